@@ -1,0 +1,114 @@
+# helmdeck in C. `make run` starts the platform, `make test` builds and runs
+# every test; both install missing Debian packages first (scripts/deps.sh).
+
+VERSION  := 0.1.0
+CC       ?= gcc
+BUILD    ?= build
+SANITIZE ?=
+SECCOMP_DEBUG ?=
+
+CFLAGS_COMMON := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
+	-g -I. -DHELMDECK_VERSION=\"$(VERSION)\" -fstack-protector-strong -fPIE
+ifeq ($(SANITIZE),1)
+  CFLAGS_COMMON += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS_SAN := -fsanitize=address,undefined
+else
+  CFLAGS_COMMON += -O2 -D_FORTIFY_SOURCE=2
+endif
+ifeq ($(SECCOMP_DEBUG),1)
+  CFLAGS_COMMON += -DSECCOMP_DEBUG
+endif
+LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN)
+LIBS    := -levent -ljansson -lcrypto -lsqlite3 -lseccomp -lcap
+
+COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c
+IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c
+SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
+	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
+	supervisor/seccomp_policy.c supervisor/config.c supervisor/proctable.c
+ROLE_SRC   := workers/role.c workers/api/api_main.c workers/api/routes.c \
+	workers/store/store_main.c workers/store/auditdb.c workers/vault/vault_main.c \
+	workers/worker/worker_main.c workers/packs/registry.c workers/packs/jsonschema.c \
+	workers/packs/artifact.c workers/packs/testpacks.c
+CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
+
+DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
+CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
+
+UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc
+UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+t_b64_SRC              := common/b64.c
+t_jwt_SRC              := common/jwt.c common/b64.c common/util.c common/log.c
+t_jsonschema_SRC       := workers/packs/jsonschema.c
+t_jsonschema_suite_SRC := workers/packs/jsonschema.c
+t_auditdb_SRC          := workers/store/auditdb.c common/util.c common/log.c
+t_ipc_SRC              := $(IPC_SRC) common/log.c common/util.c
+t_seccomp_policy_SRC   := supervisor/seccomp_policy.c common/log.c common/util.c
+
+BINS := bin/helmdeckd bin/helmdeck
+ifneq ($(BUILD),build)
+  BINS := $(BUILD)/bin/helmdeckd $(BUILD)/bin/helmdeck
+endif
+
+.PHONY: all deps run test check bench fuzz clean unit integration
+
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -MMD -MP -c -o $@ $<
+
+-include $(DAEMON_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+bin/helmdeckd $(BUILD)/bin/helmdeckd: $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bin/helmdeck $(BUILD)/bin/helmdeck: $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $$(patsubst %.c,$(BUILD)/obj/%.o,$$($$*_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+# HELMDECK_* variables from the environment win over these embedded defaults.
+run: deps all
+	@HELMDECK_STATE_DIR=$${HELMDECK_STATE_DIR:-$(CURDIR)/var} scripts/run.sh
+
+unit: all
+	prove -v --timer $(UNIT_BINS)
+
+integration: all
+	HELMDECK_BIN_DIR=$(CURDIR)/$(dir $(firstword $(BINS))) HELMDECK_POLICY_DIR=$(CURDIR)/policy \
+		prove -v --timer tests/integration/*.t
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit integration
+	$(MAKE) check
+
+# Everything again under ASan/UBSan in a separate build tree.
+check: deps
+	$(MAKE) BUILD=build-asan SANITIZE=1 all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 prove --timer $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		HELMDECK_BIN_DIR=$(CURDIR)/build-asan/bin HELMDECK_POLICY_DIR=$(CURDIR)/policy HELMDECK_SANITIZED=1 \
+		prove --timer tests/integration/*.t
+
+bench: deps all
+	bench/dispatch/run.sh
+
+fuzz: deps
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -I. -DHELMDECK_VERSION=\"$(VERSION)\" \
+		-o $(BUILD)/fuzz/fuzz_frame tests/fuzz/fuzz_frame.c $(IPC_SRC) common/log.c common/util.c -levent_core
+	@mkdir -p $(BUILD)/fuzz/corpus && cp tests/fuzz/corpus_frame/* $(BUILD)/fuzz/corpus/
+	$(BUILD)/fuzz/fuzz_frame -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 $(BUILD)/fuzz/corpus
+
+clean:
+	rm -rf build build-asan bin

@@ -1,0 +1,41 @@
+#include "msg.h"
+
+static const struct {
+	const char *name;
+	int fd;
+} msg_table[MSG_TYPE_COUNT] = {
+	[MSG_NONE] = {"NONE", 0},
+	[MSG_READY] = {"READY", 0},
+	[MSG_PACK_RUN] = {"PACK_RUN", 1},
+	[MSG_PACK_RESULT] = {"PACK_RESULT", 0},
+	[MSG_AUTH_LOGIN] = {"AUTH_LOGIN", 0},
+	[MSG_AUTH_TOKEN] = {"AUTH_TOKEN", 0},
+	[MSG_TOKEN_MINT] = {"TOKEN_MINT", 0},
+	[MSG_PUBKEY_GET] = {"PUBKEY_GET", 0},
+	[MSG_PUBKEY] = {"PUBKEY", 0},
+	[MSG_AUDIT_APPEND] = {"AUDIT_APPEND", 0},
+	[MSG_AUDIT_QUERY] = {"AUDIT_QUERY", 0},
+	[MSG_AUDIT_ROWS] = {"AUDIT_ROWS", 0},
+	[MSG_HEAD_SIGN] = {"HEAD_SIGN", 0},
+	[MSG_HEAD_SIGNED] = {"HEAD_SIGNED", 0},
+	[MSG_SECURITY_GET] = {"SECURITY_GET", 0},
+	[MSG_SECURITY] = {"SECURITY", 0},
+	[MSG_CTL_MINT] = {"CTL_MINT", 0},
+	[MSG_CTL_REPLY] = {"CTL_REPLY", 0},
+	[MSG_SHUTDOWN] = {"SHUTDOWN", 0},
+	[MSG_SECCOMP_LISTENER] = {"SECCOMP_LISTENER", 1},
+};
+
+const char *msg_name(uint32_t type)
+{
+	if (type >= MSG_TYPE_COUNT || !msg_table[type].name)
+		return "UNKNOWN";
+	return msg_table[type].name;
+}
+
+/* The upper bound; each receiving side's allow table says whether a type
+ * carries a descriptor on that channel (a PACK_RUN from the api never does). */
+int msg_carries_fd(uint32_t type)
+{
+	return type < MSG_TYPE_COUNT && msg_table[type].fd;
+}

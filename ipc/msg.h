@@ -1,0 +1,52 @@
+/*
+ * Every message type on every channel. A type that carries a descriptor
+ * says so here; the channel refuses descriptors on every other type.
+ */
+#ifndef HD_IPC_MSG_H
+#define HD_IPC_MSG_H
+
+#include <stdint.h>
+
+#define IPC_FRAME_MAX (16u << 20)   /* payload bytes; header not included */
+#define IPC_HDR_LEN 12u             /* u32 len, u32 type, u32 id */
+
+enum msg_type {
+	MSG_NONE = 0,
+	/* child -> supervisor: role started and confined */
+	MSG_READY,
+	/* api -> sup -> worker, worker -> sup -> api */
+	MSG_PACK_RUN,          /* worker copy carries the artifact dir fd */
+	MSG_PACK_RESULT,
+	/* api -> sup -> vault, and back */
+	MSG_AUTH_LOGIN,
+	MSG_AUTH_TOKEN,
+	/* sup -> vault (control socket mint), and back */
+	MSG_TOKEN_MINT,
+	/* sup -> vault -> sup -> api/store */
+	MSG_PUBKEY_GET,
+	MSG_PUBKEY,
+	/* api -> sup -> store */
+	MSG_AUDIT_APPEND,
+	MSG_AUDIT_QUERY,
+	MSG_AUDIT_ROWS,
+	/* store -> sup -> vault -> sup -> store */
+	MSG_HEAD_SIGN,
+	MSG_HEAD_SIGNED,
+	/* api -> sup, sup -> api */
+	MSG_SECURITY_GET,
+	MSG_SECURITY,
+	/* control socket (CLI) <-> sup */
+	MSG_CTL_MINT,
+	MSG_CTL_REPLY,
+	/* sup -> any child: finish and exit */
+	MSG_SHUTDOWN,
+	/* worker -> sup: the seccomp listener, so the supervisor can name a
+	 * forbidden call before it kills the worker */
+	MSG_SECCOMP_LISTENER,
+	MSG_TYPE_COUNT
+};
+
+const char *msg_name(uint32_t type);
+int msg_carries_fd(uint32_t type);
+
+#endif

@@ -1,0 +1,216 @@
+#include "proto.h"
+
+#include <string.h>
+
+#define S(c) cursor_str((c), PROTO_STR_MAX)
+
+void p_ready_enc(struct buf *b, const struct p_ready *m)
+{
+	buf_put_str(b, m->role);
+	buf_put_blob(b, m->pubkey, m->pubkey ? m->pubkey_len : 0);
+}
+
+int p_ready_dec(struct cursor *c, struct p_ready *m)
+{
+	m->role = S(c);
+	m->pubkey = cursor_blob(c, &m->pubkey_len, 64);
+	return cursor_end(c);
+}
+
+void p_pack_run_enc(struct buf *b, const struct p_pack_run *m)
+{
+	buf_put_str(b, m->pack);
+	buf_put_u32(b, m->version);
+	buf_put_str(b, m->cls);
+	buf_put_u32(b, m->timeout_ms);
+	buf_put_u32(b, m->max_output);
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->client);
+	buf_put_blob(b, m->input, m->input_len);
+}
+
+int p_pack_run_dec(struct cursor *c, struct p_pack_run *m)
+{
+	m->pack = S(c);
+	m->version = cursor_u32(c);
+	m->cls = S(c);
+	m->timeout_ms = cursor_u32(c);
+	m->max_output = cursor_u32(c);
+	m->actor = S(c);
+	m->client = S(c);
+	m->input = cursor_blob(c, &m->input_len, PROTO_BLOB_MAX);
+	return cursor_end(c);
+}
+
+void p_pack_result_enc(struct buf *b, const struct p_pack_result *m)
+{
+	buf_put_u32(b, m->ok);
+	buf_put_str(b, m->code);
+	buf_put_str(b, m->message);
+	buf_put_str(b, m->detail);
+	buf_put_blob(b, m->output, m->output_len);
+	buf_put_blob(b, m->artifacts, m->artifacts_len);
+	buf_put_u64(b, m->duration_us);
+}
+
+int p_pack_result_dec(struct cursor *c, struct p_pack_result *m)
+{
+	m->ok = cursor_u32(c);
+	m->code = S(c);
+	m->message = S(c);
+	m->detail = S(c);
+	m->output = cursor_blob(c, &m->output_len, PROTO_BLOB_MAX);
+	m->artifacts = cursor_blob(c, &m->artifacts_len, PROTO_BLOB_MAX);
+	m->duration_us = cursor_u64(c);
+	if (m->ok > 1)
+		return -1;
+	return cursor_end(c);
+}
+
+void p_login_enc(struct buf *b, const struct p_login *m)
+{
+	buf_put_str(b, m->username);
+	buf_put_str(b, m->password);
+}
+
+int p_login_dec(struct cursor *c, struct p_login *m)
+{
+	m->username = S(c);
+	m->password = S(c);
+	return cursor_end(c);
+}
+
+void p_token_enc(struct buf *b, const struct p_token *m)
+{
+	buf_put_u32(b, m->ok);
+	buf_put_str(b, m->code);
+	buf_put_str(b, m->token);
+	buf_put_str(b, m->subject);
+	buf_put_i64(b, m->expires_at);
+}
+
+int p_token_dec(struct cursor *c, struct p_token *m)
+{
+	m->ok = cursor_u32(c);
+	m->code = S(c);
+	m->token = S(c);
+	m->subject = S(c);
+	m->expires_at = cursor_i64(c);
+	if (m->ok > 1)
+		return -1;
+	return cursor_end(c);
+}
+
+void p_mint_enc(struct buf *b, const struct p_mint *m)
+{
+	buf_put_str(b, m->sub);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->scopes);
+	buf_put_i64(b, m->ttl_s);
+}
+
+int p_mint_dec(struct cursor *c, struct p_mint *m)
+{
+	m->sub = S(c);
+	m->client = S(c);
+	m->scopes = S(c);
+	m->ttl_s = cursor_i64(c);
+	return cursor_end(c);
+}
+
+void p_audit_enc(struct buf *b, const struct p_audit *m)
+{
+	buf_put_i64(b, m->ts_ms);
+	buf_put_i64(b, m->duration_ms);
+	buf_put_u32(b, (uint32_t)m->status);
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->event_type);
+	buf_put_str(b, m->method);
+	buf_put_str(b, m->path);
+	buf_put_str(b, m->session_id);
+	buf_put_str(b, m->pack);
+	buf_put_str(b, m->outcome);
+	buf_put_str(b, m->error_code);
+	buf_put_blob(b, m->payload, m->payload ? m->payload_len : 0);
+}
+
+int p_audit_dec(struct cursor *c, struct p_audit *m)
+{
+	m->ts_ms = cursor_i64(c);
+	m->duration_ms = cursor_i64(c);
+	m->status = (int32_t)cursor_u32(c);
+	m->actor = S(c);
+	m->client = S(c);
+	m->event_type = S(c);
+	m->method = S(c);
+	m->path = S(c);
+	m->session_id = S(c);
+	m->pack = S(c);
+	m->outcome = S(c);
+	m->error_code = S(c);
+	m->payload = cursor_blob(c, &m->payload_len, 1u << 20);
+	return cursor_end(c);
+}
+
+void p_audit_query_enc(struct buf *b, const struct p_audit_query *m)
+{
+	buf_put_i64(b, m->from_ms);
+	buf_put_i64(b, m->to_ms);
+	buf_put_str(b, m->event_type);
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->session_id);
+	buf_put_u32(b, m->limit);
+}
+
+int p_audit_query_dec(struct cursor *c, struct p_audit_query *m)
+{
+	m->from_ms = cursor_i64(c);
+	m->to_ms = cursor_i64(c);
+	m->event_type = S(c);
+	m->actor = S(c);
+	m->session_id = S(c);
+	m->limit = cursor_u32(c);
+	return cursor_end(c);
+}
+
+void p_blob_enc(struct buf *b, const struct p_blob *m)
+{
+	buf_put_u32(b, m->ok);
+	buf_put_blob(b, m->data, m->len);
+}
+
+int p_blob_dec(struct cursor *c, struct p_blob *m)
+{
+	m->ok = cursor_u32(c);
+	m->data = cursor_blob(c, &m->len, PROTO_BLOB_MAX);
+	return cursor_end(c);
+}
+
+void p_head_enc(struct buf *b, const struct p_head *m, int with_sig)
+{
+	buf_put_i64(b, m->seq);
+	buf_put(b, m->hash, 32);
+	if (with_sig)
+		buf_put(b, m->sig, 64);
+}
+
+int p_head_dec(struct cursor *c, struct p_head *m, int with_sig)
+{
+	m->seq = cursor_i64(c);
+	m->hash = cursor_fixed(c, 32);
+	m->sig = with_sig ? cursor_fixed(c, 64) : NULL;
+	if (m->seq < 0)
+		return -1;
+	return cursor_end(c);
+}
+
+int p_empty_dec(struct cursor *c) { return cursor_end(c); }
+
+void p_pubkey_enc(struct buf *b, const uint8_t key[32]) { buf_put(b, key, 32); }
+
+int p_pubkey_dec(struct cursor *c, const uint8_t **key)
+{
+	*key = cursor_fixed(c, 32);
+	return cursor_end(c);
+}

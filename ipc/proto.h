@@ -1,0 +1,70 @@
+/*
+ * The payload of every message, with one encoder and one exact decoder each,
+ * shared by both ends. Decoders return -1 on any malformed payload; strings
+ * point into the frame.
+ */
+#ifndef HD_IPC_PROTO_H
+#define HD_IPC_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc/buf.h"
+
+#define PROTO_STR_MAX 4096
+#define PROTO_BLOB_MAX (IPC_FRAME_MAX - 65536)
+
+struct p_ready { const char *role; const uint8_t *pubkey; size_t pubkey_len; };
+struct p_pack_run {
+	const char *pack, *cls, *actor, *client;
+	uint32_t version, timeout_ms, max_output;
+	const uint8_t *input; size_t input_len;
+};
+struct p_pack_result {
+	uint32_t ok;
+	const char *code, *message, *detail;
+	const uint8_t *output; size_t output_len;
+	const uint8_t *artifacts; size_t artifacts_len;
+	uint64_t duration_us;
+};
+struct p_login { const char *username, *password; };
+struct p_token { uint32_t ok; const char *code, *token, *subject; int64_t expires_at; };
+struct p_mint { const char *sub, *client, *scopes; int64_t ttl_s; };
+struct p_audit {
+	int64_t ts_ms, duration_ms;
+	int32_t status;
+	const char *actor, *client, *event_type, *method, *path, *session_id, *pack, *outcome, *error_code;
+	const uint8_t *payload; size_t payload_len;  /* JSON, may be empty */
+};
+struct p_audit_query { int64_t from_ms, to_ms; const char *event_type, *actor, *session_id; uint32_t limit; };
+struct p_blob { uint32_t ok; const uint8_t *data; size_t len; };
+struct p_head { int64_t seq; const uint8_t *hash; const uint8_t *sig; };
+
+#include "ipc/msg.h"
+
+void p_ready_enc(struct buf *b, const struct p_ready *m);
+int p_ready_dec(struct cursor *c, struct p_ready *m);
+void p_pack_run_enc(struct buf *b, const struct p_pack_run *m);
+int p_pack_run_dec(struct cursor *c, struct p_pack_run *m);
+void p_pack_result_enc(struct buf *b, const struct p_pack_result *m);
+int p_pack_result_dec(struct cursor *c, struct p_pack_result *m);
+void p_login_enc(struct buf *b, const struct p_login *m);
+int p_login_dec(struct cursor *c, struct p_login *m);
+void p_token_enc(struct buf *b, const struct p_token *m);
+int p_token_dec(struct cursor *c, struct p_token *m);
+void p_mint_enc(struct buf *b, const struct p_mint *m);
+int p_mint_dec(struct cursor *c, struct p_mint *m);
+void p_audit_enc(struct buf *b, const struct p_audit *m);
+int p_audit_dec(struct cursor *c, struct p_audit *m);
+void p_audit_query_enc(struct buf *b, const struct p_audit_query *m);
+int p_audit_query_dec(struct cursor *c, struct p_audit_query *m);
+void p_blob_enc(struct buf *b, const struct p_blob *m);
+int p_blob_dec(struct cursor *c, struct p_blob *m);
+/* HEAD_SIGN has no signature; HEAD_SIGNED has one. */
+void p_head_enc(struct buf *b, const struct p_head *m, int with_sig);
+int p_head_dec(struct cursor *c, struct p_head *m, int with_sig);
+int p_empty_dec(struct cursor *c);
+void p_pubkey_enc(struct buf *b, const uint8_t key[32]);
+int p_pubkey_dec(struct cursor *c, const uint8_t **key);
+
+#endif

@@ -1,0 +1,93 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "config.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct config cfg;
+
+static int64_t env_int(const char *name, int64_t def, int64_t min, int64_t max)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	if (*end || x < min || x > max)
+		fatal("%s=%s: expected an integer in [%lld, %lld]", name, v, (long long)min, (long long)max);
+	return x;
+}
+
+static void abspath(char *out, size_t n, const char *p)
+{
+	if (p[0] == '/') {
+		snprintf(out, n, "%s", p);
+		return;
+	}
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd))
+		fatalx("getcwd");
+	if (snprintf(out, n, "%s/%s", cwd, p) >= (int)n)
+		fatal("path too long: %s", p);
+}
+
+void config_load(void)
+{
+	memset(&cfg, 0, sizeof cfg);
+	abspath(cfg.state_dir, sizeof cfg.state_dir, env_default("HELMDECK_STATE_DIR", "./var"));
+	const char *db = getenv("HELMDECK_DB");
+	if (db && *db)
+		abspath(cfg.db_path, sizeof cfg.db_path, db);
+	else
+		snprintf(cfg.db_path, sizeof cfg.db_path, "%s/db/helmdeck.db", cfg.state_dir);
+	const char *pd = getenv("HELMDECK_POLICY_DIR");
+	if (pd && *pd) {
+		abspath(cfg.policy_dir, sizeof cfg.policy_dir, pd);
+	} else {
+		/* next to the binary in a build tree, else the installed copy */
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			char *slash = strrchr(exe, '/');
+			if (slash)
+				*slash = '\0';
+			snprintf(cfg.policy_dir, sizeof cfg.policy_dir, "%s/../policy", exe);
+		}
+		if (access(cfg.policy_dir, R_OK) != 0)
+			snprintf(cfg.policy_dir, sizeof cfg.policy_dir, "/usr/share/helmdeck/policy");
+	}
+	snprintf(cfg.addr, sizeof cfg.addr, "%s", env_default("HELMDECK_ADDR", "127.0.0.1:3000"));
+	snprintf(cfg.control_sock, sizeof cfg.control_sock, "%s/control.sock", cfg.state_dir);
+	cfg.uid_base = (uid_t)env_int("HELMDECK_UID_BASE", 61000, 1000, 2000000000);
+	cfg.pool_size = (int)env_int("HELMDECK_WORKER_POOL", 2, 1, 64);
+	const char *t = getenv("HELMDECK_PACK_TIMEOUT");
+	cfg.pack_timeout_ms = t && *t ? parse_duration_ms(t) : 60000;
+	if (cfg.pack_timeout_ms <= 0 || cfg.pack_timeout_ms > 3600000)
+		fatal("HELMDECK_PACK_TIMEOUT=%s: expected a duration up to 1h", t);
+	cfg.pack_max_output = (uint32_t)env_int("HELMDECK_PACK_MAX_OUTPUT", 8 << 20, 1024, 15 << 20);
+	cfg.worker_mem_max = (uint64_t)env_int("HELMDECK_WORKER_MEMORY", 512ll << 20, 16 << 20, 1ll << 40);
+	cfg.worker_pids_max = (uint64_t)env_int("HELMDECK_WORKER_PIDS", 64, 1, 1 << 20);
+	cfg.test_packs = (int)env_int("HELMDECK_ENABLE_TEST_PACKS", 0, 0, 1);
+	snprintf(cfg.issuer, sizeof cfg.issuer, "helmdeck");
+}
+
+void config_export(void)
+{
+	char v[32];
+	setenv("HELMDECK_STATE_DIR", cfg.state_dir, 1);
+	setenv("HELMDECK_DB", cfg.db_path, 1);
+	setenv("HELMDECK_POLICY_DIR", cfg.policy_dir, 1);
+	setenv("HELMDECK_ADDR", cfg.addr, 1);
+	snprintf(v, sizeof v, "%u", (unsigned)cfg.uid_base);
+	setenv("HELMDECK_UID_BASE", v, 1);
+	snprintf(v, sizeof v, "%lldms", (long long)cfg.pack_timeout_ms);
+	setenv("HELMDECK_PACK_TIMEOUT", v, 1);
+}

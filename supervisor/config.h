@@ -1,0 +1,31 @@
+/* Configuration from the environment (HELMDECK_*), read once at start. */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct config {
+	char state_dir[1024];
+	char db_path[1024];
+	char policy_dir[1024];
+	char addr[256];
+	char control_sock[1100];
+	uid_t uid_base;
+	int pool_size;
+	int64_t pack_timeout_ms;
+	uint32_t pack_max_output;
+	uint64_t worker_mem_max;
+	uint64_t worker_pids_max;
+	int test_packs;
+	char issuer[64];
+};
+
+extern struct config cfg;
+
+/* Fill cfg from the environment; fatal on a value that cannot be used. */
+void config_load(void);
+/* Exported to every child so each role reads the same values. */
+void config_export(void);
+
+#endif

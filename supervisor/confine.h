@@ -1,0 +1,42 @@
+/*
+ * The confinement order, applied by every role right after exec and never
+ * reordered: (files already open) -> user namespace when unprivileged ->
+ * new namespaces -> chroot -> setgroups -> setresgid -> setresuid (verified)
+ * -> capabilities and bounding set dropped -> rlimits -> no_new_privs ->
+ * seccomp (last; the worker defers it until it knows the pack class).
+ * As root every failure is fatal; unprivileged, a layer the kernel refuses
+ * is skipped and logged so /api/v1/security can say it is missing.
+ */
+#ifndef HD_CONFINE_H
+#define HD_CONFINE_H
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "supervisor/seccomp_policy.h"
+
+#define CONFINE_MAX_RLIMITS 8
+
+struct confine_spec {
+	const char *role;
+	uid_t uid;               /* used when started as root */
+	gid_t gid;
+	const char *chroot_dir;  /* NULL: stay */
+	/* Host directories made visible at the same path inside the new root
+	 * (a read-only tmpfs mounted over chroot_dir in our mount namespace). */
+	const char *binds[4];
+	int nbinds;
+	int unshare_flags;       /* CLONE_NEWNS | CLONE_NEWNET | ... */
+	struct { int res; rlim_t max; } rlimits[CONFINE_MAX_RLIMITS];
+	int nrlimits;
+	const struct sc_policy *policy;  /* NULL: caller applies later */
+};
+
+/* Returns 0; fatal() on a failure that must not be survived. */
+int confine_apply(const struct confine_spec *s);
+/* Seccomp step on its own (the worker calls it when the class is known). */
+int confine_seccomp(const struct sc_policy *p, int *notify_fd);
+/* The runtime layers this process could not get, comma-separated ("" if none). */
+const char *confine_missing(void);
+
+#endif

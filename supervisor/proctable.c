@@ -1,0 +1,45 @@
+#include "proctable.h"
+#include "ipc/msg.h"
+
+#include <string.h>
+
+static const struct role_route api_routes[] = {
+	{MSG_READY, -1},
+	{MSG_PACK_RUN, ROLE_WORKER},
+	{MSG_AUTH_LOGIN, ROLE_VAULT},
+	{MSG_AUDIT_APPEND, ROLE_STORE},
+	{MSG_AUDIT_QUERY, ROLE_STORE},
+	{MSG_SECURITY_GET, -1},
+};
+static const struct role_route store_routes[] = {
+	{MSG_READY, -1},
+	{MSG_AUDIT_ROWS, ROLE_API},
+	{MSG_HEAD_SIGN, ROLE_VAULT},
+};
+static const struct role_route vault_routes[] = {
+	{MSG_READY, -1},
+	{MSG_AUTH_TOKEN, ROLE_API},
+	{MSG_HEAD_SIGNED, ROLE_STORE},
+};
+static const struct role_route worker_routes[] = {
+	{MSG_READY, -1},
+	{MSG_SECCOMP_LISTENER, -1},
+	{MSG_PACK_RESULT, ROLE_API},
+};
+
+#define N(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+const struct role_def role_table[ROLE_COUNT] = {
+	[ROLE_API] = {ROLE_API, "api", api_main, 1, 1, api_routes, N(api_routes)},
+	[ROLE_STORE] = {ROLE_STORE, "store", store_main, 2, 1, store_routes, N(store_routes)},
+	[ROLE_VAULT] = {ROLE_VAULT, "vault", vault_main, 3, 1, vault_routes, N(vault_routes)},
+	[ROLE_WORKER] = {ROLE_WORKER, "worker", worker_main, 4, 0, worker_routes, N(worker_routes)},
+};
+
+const struct role_def *role_by_name(const char *name)
+{
+	for (int i = 0; i < ROLE_COUNT; i++)
+		if (!strcmp(role_table[i].name, name))
+			return &role_table[i];
+	return 0;
+}

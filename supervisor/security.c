@@ -1,0 +1,145 @@
+/*
+ * GET /api/v1/security: what each live process actually runs with, read
+ * from /proc, never from configuration.
+ */
+#define _GNU_SOURCE
+#include "supervisor.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/config.h"
+#include "supervisor/seccomp_policy.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *ns_names[] = {"mnt", "pid", "net", "ipc", "uts", "user"};
+
+static void status_field(const char *status, const char *key, char *out, size_t n)
+{
+	out[0] = '\0';
+	size_t kl = strlen(key);
+	for (const char *l = status; l && *l;) {
+		if (!strncmp(l, key, kl) && l[kl] == ':') {
+			const char *v = l + kl + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			size_t len = strcspn(v, "\n");
+			if (len >= n)
+				len = n - 1;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			return;
+		}
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+}
+
+static json_t *proc_report(const char *role, pid_t pid)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "role", json_string(role));
+	json_object_set_new(o, "pid", json_integer(pid));
+	char path[64], *status;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (pid <= 0 || read_file(path, &status, 65536) < 0) {
+		json_object_set_new(o, "running", json_false());
+		return o;
+	}
+	json_object_set_new(o, "running", json_true());
+	char v[256];
+	status_field(status, "Uid", v, sizeof v);
+	json_object_set_new(o, "uid", json_integer(atoi(v)));
+	status_field(status, "Gid", v, sizeof v);
+	json_object_set_new(o, "gid", json_integer(atoi(v)));
+	status_field(status, "NoNewPrivs", v, sizeof v);
+	json_object_set_new(o, "no_new_privs", json_boolean(atoi(v) == 1));
+	status_field(status, "Seccomp", v, sizeof v);
+	int sm = atoi(v);
+	json_object_set_new(o, "seccomp", json_string(sm == 2 ? "filter" : sm == 1 ? "strict" : "disabled"));
+	status_field(status, "Seccomp_filters", v, sizeof v);
+	json_object_set_new(o, "seccomp_filters", json_integer(atoi(v)));
+	const char *capkeys[][2] = {{"CapEff", "effective"}, {"CapPrm", "permitted"},
+				    {"CapBnd", "bounding"}, {"CapAmb", "ambient"}};
+	json_t *caps = json_object();
+	int anycap = 0;
+	for (int i = 0; i < 4; i++) {
+		status_field(status, capkeys[i][0], v, sizeof v);
+		json_object_set_new(caps, capkeys[i][1], json_string(v));
+		if (strtoull(v, NULL, 16) != 0)
+			anycap = 1;
+	}
+	json_object_set_new(o, "capabilities", caps);
+	json_object_set_new(o, "capabilities_none", json_boolean(!anycap));
+	free(status);
+	/* namespaces: own = differs from the supervisor's */
+	json_t *ns = json_object();
+	json_t *missing = json_array();
+	for (size_t i = 0; i < sizeof ns_names / sizeof ns_names[0]; i++) {
+		char a[64], b[64], la[128] = "", lb[128] = "";
+		snprintf(a, sizeof a, "/proc/%d/ns/%s", (int)pid, ns_names[i]);
+		snprintf(b, sizeof b, "/proc/self/ns/%s", ns_names[i]);
+		ssize_t na = readlink(a, la, sizeof la - 1), nb = readlink(b, lb, sizeof lb - 1);
+		if (na > 0)
+			la[na] = '\0';
+		if (nb > 0)
+			lb[nb] = '\0';
+		int own = na > 0 && nb > 0 && strcmp(la, lb) != 0;
+		json_object_set_new(ns, ns_names[i], json_boolean(own));
+		/* a separate user namespace matters only when we are not root */
+		if (!own && (strcmp(ns_names[i], "user") != 0 || geteuid() != 0))
+			json_array_append_new(missing, json_sprintf("%s-namespace", ns_names[i]));
+	}
+	json_object_set_new(o, "namespaces", ns);
+	char root[PATH_MAX] = "";
+	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+	ssize_t rn = readlink(path, root, sizeof root - 1);
+	if (rn > 0)
+		root[rn] = '\0';
+	json_object_set_new(o, "root", json_string(root));
+	json_object_set_new(o, "chroot", json_boolean(rn > 0 && strcmp(root, "/") != 0));
+	if (sm != 2)
+		json_array_append_new(missing, json_string("seccomp"));
+	if (anycap)
+		json_array_append_new(missing, json_string("capability-drop"));
+	json_object_set_new(o, "missing", missing);
+	return o;
+}
+
+char *security_report(void)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "version", json_string(HELMDECK_VERSION));
+	json_object_set_new(o, "supervisor_uid", json_integer((json_int_t)geteuid()));
+	json_object_set_new(o, "uid_separation", json_boolean(geteuid() == 0));
+	json_object_set_new(o, "cgroups", json_string(cgroup_mode()));
+	json_object_set_new(o, "seccomp_default_action", json_string(sc_policy_mode()));
+	json_t *roles = json_array();
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (i == ROLE_WORKER)
+			continue;
+		json_t *r = proc_report(role_table[i].name, sup.roles[i].pid);
+		json_object_set_new(r, "cgroup_limits", json_string(cgroup_limits(sup.roles[i].cg)));
+		json_object_set_new(r, "restarts", json_integer(sup.roles[i].restarts));
+		json_array_append_new(roles, r);
+	}
+	for (int i = 0; i < sup.nworkers; i++) {
+		json_t *r = proc_report("worker", sup.workers[i].pid);
+		json_object_set_new(r, "slot", json_integer(i));
+		json_object_set_new(r, "cgroup_limits", json_string(cgroup_limits(sup.workers[i].cg)));
+		/* an idle worker has not applied its pack-class filter yet */
+		json_object_set_new(r, "seccomp_applied_at", json_string("pack start"));
+		json_array_append_new(roles, r);
+	}
+	json_object_set_new(o, "processes", roles);
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		fatal("json_dumps");
+	return s;
+}

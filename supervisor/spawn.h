@@ -1,0 +1,31 @@
+/* fork + exec of a role: IPC on fixed fds, everything else closed, a clean
+ * environment, new pid namespace where possible, and a release handshake
+ * so the supervisor can place the child in its cgroup before it runs. */
+#ifndef HD_SPAWN_H
+#define HD_SPAWN_H
+
+#include <sys/types.h>
+
+#define SPAWN_MAX_FDS 4
+#define SPAWN_FD_IPC 3    /* the supervisor channel */
+#define SPAWN_FD_EXTRA 4  /* the api's listening socket */
+
+struct spawn_req {
+	const char *role;
+	int fds[SPAWN_MAX_FDS];  /* placed at 3, 4, ... */
+	int nfds;
+	int pass_admin_password; /* only the vault sees it */
+};
+
+struct spawned {
+	pid_t pid;
+	int release_fd;  /* write one byte to let the child exec */
+	int pidns;       /* child got its own pid namespace */
+};
+
+void spawn_init(void);
+int spawn_role(const struct spawn_req *r, struct spawned *out);
+/* Let the child exec (after cgroup placement). */
+void spawn_release(struct spawned *s);
+
+#endif

@@ -1,0 +1,76 @@
+/* The privileged parent: spawns the process table, routes messages between
+ * roles, runs the worker pool, and never parses network input. */
+#ifndef HD_SUPERVISOR_H
+#define HD_SUPERVISOR_H
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc/chan.h"
+#include "supervisor/cgroup.h"
+#include "supervisor/proctable.h"
+
+struct run;
+
+struct proc {
+	const struct role_def *def;
+	int slot;                 /* worker slot, or 0 */
+	pid_t pid;
+	int pidns;
+	struct chan *ch;
+	struct cgroup *cg;
+	int ready;
+	int restarts;
+	uint64_t started_ms;
+	struct event *restart_ev;
+	/* worker only */
+	struct run *run;
+	int notify_fd;
+	struct event *notify_ev;
+	char violation[96];       /* syscall named by the seccomp listener */
+	int killed_timeout;
+	int protocol_violation;
+};
+
+struct sup {
+	struct event_base *base;
+	struct proc roles[ROLE_COUNT];   /* singletons; [ROLE_WORKER] unused */
+	struct proc *workers;
+	int nworkers;
+	int listen_fd;
+	int shutting_down;
+	uint8_t pubkey[32];
+	int have_pubkey;
+};
+
+extern struct sup sup;
+
+int supervisor_main(void);
+
+/* Routing helpers shared by the dispatch files. */
+void sup_kill_proc(struct proc *p, const char *why);
+void sup_spawn_proc(struct proc *p);
+int sup_forward_mint(uint32_t ctl_id, const struct buf *b);
+void sup_audit(const char *event_type, const char *actor, const char *outcome,
+	       const char *error_code, const char *pack, int64_t duration_ms, const char *payload_json);
+int sup_send_role(enum role_id r, uint32_t type, uint32_t id, const struct buf *b);
+
+/* pool.c */
+void pool_init(void);
+void pool_fill(void);
+int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur);
+void pool_worker_exited(struct proc *p, int status);
+void pool_fail_all(void);
+extern const struct allow_entry worker_allow[];
+extern const size_t worker_allow_n;
+
+/* security.c */
+char *security_report(void);
+
+/* control.c */
+int control_init(void);
+void control_shutdown(void);
+void control_token_reply(uint32_t id, struct cursor *cur);
+
+#endif

@@ -1,0 +1,57 @@
+/* The api role: HTTP/1.1 on libevent's evhttp, JWT verification with the
+ * public key only, and the REST surface. Everything it needs from another
+ * role it asks the supervisor for, by request id. */
+#ifndef HD_API_H
+#define HD_API_H
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/jwt.h"
+#include "ipc/buf.h"
+#include "workers/packs/registry.h"
+
+#define API_MAX_HEADERS 16384
+#define API_MAX_BODY (12u << 20)
+#define API_MAX_CONNS 256
+#define API_TIMEOUT_S 60
+#define API_MAX_PENDING 1024
+
+/* One HTTP request in flight. */
+struct api_req {
+	struct evhttp_request *req;   /* NULL once the client went away */
+	uint32_t id;
+	char method[8];
+	char path[512];
+	uint64_t start_us;
+	jwt_claims claims;
+	int authed;
+	int status;
+	const struct pack_def *pack;
+	json_t *audit_payload;        /* redacted later by the store */
+	char pack_error[32];
+	uint32_t awaiting;            /* reply type, 0 = none */
+};
+
+extern uint8_t api_pubkey[32];
+extern int api_have_pubkey;
+
+void routes_handle(struct evhttp_request *req, void *arg);
+int routes_init(void);
+/* Replies: each also writes the api_call audit record. */
+void api_reply_json(struct api_req *r, int status, json_t *body /* stolen */);
+void api_reply_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Send a request to the supervisor and park r until the reply. */
+int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t reply_type);
+struct api_req *api_unpark(uint32_t id, uint32_t reply_type);
+void api_req_free(struct api_req *r);
+
+/* Replies from the supervisor, by type. */
+void routes_pack_result(struct api_req *r, struct cursor *cur);
+void routes_token(struct api_req *r, struct cursor *cur);
+void routes_audit_rows(struct api_req *r, struct cursor *cur);
+void routes_security(struct api_req *r, struct cursor *cur);
+
+#endif

@@ -1,0 +1,243 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "api.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ipc/proto.h"
+#include "supervisor/config.h"
+#include "supervisor/proctable.h"
+#include "workers/role.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+uint8_t api_pubkey[32];
+int api_have_pubkey;
+
+static struct evhttp *api_http;
+static struct evconnlistener *api_listener;
+static int api_conns;
+static struct api_req *pending[API_MAX_PENDING];
+static uint32_t api_next_id = 1;
+
+/* Connection limit: evhttp has no knob in 2.1, so every connection's
+ * bufferevent is wrapped in a pass-through filter whose free callback tells
+ * us it closed; at the limit the listener pauses and the kernel queues. */
+static void api_conn_gone(void *ctx)
+{
+	(void)ctx;
+	if (api_conns-- == API_MAX_CONNS && api_listener)
+		evconnlistener_enable(api_listener);
+}
+
+static struct bufferevent *api_bevcb(struct event_base *base, void *arg)
+{
+	(void)arg;
+	struct bufferevent *under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!under)
+		return NULL;
+	struct bufferevent *f = bufferevent_filter_new(under, NULL, NULL, BEV_OPT_CLOSE_ON_FREE, api_conn_gone, NULL);
+	if (!f) {
+		bufferevent_free(under);
+		return NULL;
+	}
+	if (++api_conns >= API_MAX_CONNS && api_listener)
+		evconnlistener_disable(api_listener);
+	return f;
+}
+
+void api_req_free(struct api_req *r)
+{
+	if (!r)
+		return;
+	json_decref(r->audit_payload);
+	explicit_bzero(&r->claims, sizeof r->claims);
+	free(r);
+}
+
+static void api_audit(struct api_req *r)
+{
+	char *payload = r->audit_payload ? json_dumps(r->audit_payload, JSON_COMPACT) : NULL;
+	struct p_audit a = {
+		.ts_ms = now_unix_ms(), .duration_ms = (int64_t)((now_us_mono() - r->start_us) / 1000),
+		.status = r->status, .actor = r->authed ? r->claims.sub : "anonymous",
+		.client = r->authed ? r->claims.client : "", .event_type = "api_call", .method = r->method,
+		.path = r->path, .session_id = "", .pack = r->pack ? r->pack->name : "",
+		.outcome = r->status < 400 ? "ok" : "error", .error_code = r->pack_error,
+		.payload = (const uint8_t *)payload, .payload_len = payload ? strlen(payload) : 0,
+	};
+	if (a.payload_len > (1u << 20))
+		a.payload_len = 0, a.payload = NULL;
+	struct buf b;
+	buf_init(&b);
+	p_audit_enc(&b, &a);
+	chan_send(role.sup, MSG_AUDIT_APPEND, 0, &b, -1);
+	buf_free(&b);
+	free(payload);
+}
+
+void api_reply_json(struct api_req *r, int status, json_t *body)
+{
+	r->status = status;
+	if (r->req) {
+		char *s = json_dumps(body, JSON_COMPACT);
+		struct evbuffer *out = evbuffer_new();
+		if (!s || !out)
+			fatal("out of memory");
+		evbuffer_add(out, s, strlen(s));
+		evbuffer_add(out, "\n", 1);
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+		evhttp_add_header(h, "Content-Type", "application/json");
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		if (status == 401)
+			evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"helmdeck\"");
+		evhttp_send_reply(r->req, status, NULL, out);
+		evbuffer_free(out);
+		free(s);
+	}
+	json_decref(body);
+	if (strcmp(r->path, "/healthz"))
+		api_audit(r);
+	api_req_free(r);
+}
+
+void api_reply_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!r->pack_error[0])
+		snprintf(r->pack_error, sizeof r->pack_error, "%s", code);
+	api_reply_json(r, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
+}
+
+static void api_client_gone(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+	struct api_req *r = pending[id % API_MAX_PENDING];
+	if (r && r->id == id)
+		r->req = NULL;
+}
+
+int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t reply_type)
+{
+	for (int tries = 0; tries < API_MAX_PENDING; tries++) {
+		uint32_t id = api_next_id++;
+		if (!api_next_id)
+			api_next_id = 1;
+		if (pending[id % API_MAX_PENDING])
+			continue;
+		r->id = id;
+		r->awaiting = reply_type;
+		pending[id % API_MAX_PENDING] = r;
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), api_client_gone,
+					      (void *)(uintptr_t)id);
+		if (chan_send(role.sup, type, id, b, -1) < 0) {
+			pending[id % API_MAX_PENDING] = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+struct api_req *api_unpark(uint32_t id, uint32_t reply_type)
+{
+	struct api_req *r = pending[id % API_MAX_PENDING];
+	if (!r || r->id != id || r->awaiting != reply_type)
+		return NULL;
+	pending[id % API_MAX_PENDING] = NULL;
+	if (r->req)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+	return r;
+}
+
+/* ---- from the supervisor ---- */
+
+static int api_dispatch_pubkey(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)id; (void)fd; (void)arg;
+	const uint8_t *k;
+	if (p_pubkey_dec(cur, &k) < 0)
+		return -1;
+	memcpy(api_pubkey, k, 32);
+	api_have_pubkey = 1;
+	return 0;
+}
+
+#define API_REPLY_HANDLER(fn, type, route)                                                     \
+	static int fn(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)     \
+	{                                                                                      \
+		(void)c; (void)fd; (void)arg;                                                  \
+		struct api_req *r = api_unpark(id, type);                                      \
+		if (!r)                                                                        \
+			return -1;                                                             \
+		route(r, cur);                                                                 \
+		return 0;                                                                      \
+	}
+API_REPLY_HANDLER(api_dispatch_result, MSG_PACK_RESULT, routes_pack_result)
+API_REPLY_HANDLER(api_dispatch_token, MSG_AUTH_TOKEN, routes_token)
+API_REPLY_HANDLER(api_dispatch_rows, MSG_AUDIT_ROWS, routes_audit_rows)
+API_REPLY_HANDLER(api_dispatch_security, MSG_SECURITY, routes_security)
+
+static const struct allow_entry api_from_sup[] = {
+	{MSG_PUBKEY, AL_PERMIT, api_dispatch_pubkey},
+	{MSG_PACK_RESULT, AL_PERMIT, api_dispatch_result},
+	{MSG_AUTH_TOKEN, AL_PERMIT, api_dispatch_token},
+	{MSG_AUDIT_ROWS, AL_PERMIT, api_dispatch_rows},
+	{MSG_SECURITY, AL_PERMIT, api_dispatch_security},
+	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
+};
+
+int api_main(void)
+{
+	role_init("api");
+	if (routes_init() < 0)
+		fatal("pack registry invalid");
+	struct sc_policy *pol = role_policy("api");
+	char empty[1200];
+	snprintf(empty, sizeof empty, "%s/empty", cfg.state_dir);
+	/* a fresh network namespace: the listening socket passed in keeps
+	 * working, but nothing here can open a connection anywhere */
+	struct confine_spec s = {
+		.chroot_dir = empty,
+		.unshare_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, API_MAX_CONNS + 64}},
+		.nrlimits = 2,
+		.policy = pol,
+	};
+	role_spec_ids(&s, role_table[ROLE_API].uid_offset);
+	role_connect(api_from_sup, sizeof api_from_sup / sizeof api_from_sup[0]);
+	api_http = evhttp_new(role.base);
+	if (!api_http)
+		fatal("evhttp_new");
+	evhttp_set_max_headers_size(api_http, API_MAX_HEADERS);
+	evhttp_set_max_body_size(api_http, API_MAX_BODY);
+	evhttp_set_timeout(api_http, API_TIMEOUT_S);
+	evhttp_set_allowed_methods(api_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+					       EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+	evhttp_set_bevcb(api_http, api_bevcb, NULL);
+	evhttp_set_gencb(api_http, routes_handle, NULL);
+	evutil_make_socket_nonblocking(4);
+	struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(api_http, 4);
+	if (!bs)
+		fatal("cannot serve on the listening socket");
+	api_listener = evhttp_bound_socket_get_listener(bs);
+	confine_apply(&s);
+	role_ready(NULL, 0);
+	event_base_dispatch(role.base);
+	evhttp_free(api_http);
+	return 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * A pack worker: started by the pool, confined (namespaces, empty root, own
+ * uid, no capabilities, rlimits, no_new_privs), then idle until the
+ * supervisor sends exactly one PACK_RUN with the artifact directory. Only
+ * then does it know the pack class, so the class's seccomp filter goes on
+ * last, right before the handler runs; its listener goes to the supervisor,
+ * which names any forbidden call and kills us. One run, then exit.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "common/log.h"
+#include "common/util.h"
+#include "ipc/proto.h"
+#include "supervisor/config.h"
+#include "supervisor/proctable.h"
+#include "workers/packs/registry.h"
+#include "workers/role.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define WORKER_MAX_CLASSES 8
+
+static struct {
+	char name[32];
+	struct sc_policy *pol;
+} classes[WORKER_MAX_CLASSES];
+static int nclasses;
+
+static void worker_load_policies(void)
+{
+	for (size_t i = 0; i < pack_count(); i++) {
+		const struct pack_def *p = pack_at(i);
+		int seen = 0;
+		for (int k = 0; k < nclasses; k++)
+			seen |= !strcmp(classes[k].name, p->cls);
+		if (seen)
+			continue;
+		if (nclasses == WORKER_MAX_CLASSES)
+			fatal("too many pack classes");
+		char pname[64];
+		snprintf(pname, sizeof pname, "worker-%s", p->cls);
+		snprintf(classes[nclasses].name, sizeof classes[0].name, "%s", p->cls);
+		classes[nclasses].pol = role_policy(pname);
+		nclasses++;
+	}
+}
+
+static const struct sc_policy *worker_policy_for(const char *cls)
+{
+	for (int k = 0; k < nclasses; k++)
+		if (!strcmp(classes[k].name, cls))
+			return classes[k].pol;
+	return NULL;
+}
+
+static void worker_send_result(uint32_t id, struct p_pack_result *r)
+{
+	struct buf b;
+	buf_init(&b);
+	p_pack_result_enc(&b, r);
+	chan_send(role.sup, MSG_PACK_RESULT, id, &b, -1);
+	buf_free(&b);
+	chan_flush_blocking(role.sup);
+}
+
+static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)arg;
+	struct p_pack_run m;
+	if (p_pack_run_dec(cur, &m) < 0) {
+		close(fd);
+		return -1;
+	}
+	const struct pack_def *def = pack_find(m.pack, (int)m.version, cfg.test_packs);
+	const struct sc_policy *pol = def ? worker_policy_for(def->cls) : NULL;
+	struct p_pack_result r = {.ok = 0, .code = "invalid_input", .message = "", .detail = ""};
+	if (!def || !pol || strcmp(def->cls, m.cls)) {
+		r.message = "unknown pack";
+		worker_send_result(id, &r);
+		exit(0);
+	}
+	json_error_t jerr;
+	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
+	/* seccomp last: from here on the pack class's allowlist holds */
+	int listener = -1;
+	confine_seccomp(pol, &listener);
+	if (listener >= 0) {  /* none in a SECCOMP_DEBUG build: the trap logs instead */
+		chan_send(role.sup, MSG_SECCOMP_LISTENER, 0, NULL, listener);
+		close(listener);
+		chan_flush_blocking(role.sup);
+	}
+	if (!input) {
+		r.message = "input is not valid JSON";
+		worker_send_result(id, &r);
+		exit(0);
+	}
+	struct pack_ctx ctx = {.artifacts_fd = fd, .actor = m.actor, .pack = def->name, .artifacts = json_array()};
+	json_t *out = def->fn(input, &ctx);
+	char *outs = out ? json_dumps(out, JSON_COMPACT) : NULL;
+	char *arts = json_dumps(ctx.artifacts, JSON_COMPACT);
+	if (out && !outs) {
+		snprintf(ctx.err_code, sizeof ctx.err_code, "internal");
+		snprintf(ctx.err_msg, sizeof ctx.err_msg, "output could not be serialized");
+	}
+	if (outs && strlen(outs) > m.max_output) {
+		snprintf(ctx.err_code, sizeof ctx.err_code, "resource_exhausted");
+		snprintf(ctx.err_msg, sizeof ctx.err_msg, "output of %zu bytes exceeds the %u byte cap", strlen(outs), m.max_output);
+		free(outs);
+		outs = NULL;
+	}
+	r.ok = outs != NULL;
+	r.code = outs ? "" : (ctx.err_code[0] ? ctx.err_code : "handler_failed");
+	r.message = outs ? "" : ctx.err_msg;
+	r.output = (const uint8_t *)outs;
+	r.output_len = outs ? strlen(outs) : 0;
+	r.artifacts = (const uint8_t *)arts;
+	r.artifacts_len = arts ? strlen(arts) : 0;
+	worker_send_result(id, &r);
+	exit(0);
+}
+
+static const struct allow_entry worker_from_sup[] = {
+	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
+	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
+};
+
+int worker_main(void)
+{
+	role_init("worker");
+	worker_load_policies();
+	char empty[1200];
+	snprintf(empty, sizeof empty, "%s/empty", cfg.state_dir);
+	struct confine_spec s = {
+		.chroot_dir = empty,
+		.unshare_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, 64}, {RLIMIT_CPU, 600}},
+		.nrlimits = 3,
+		.policy = NULL,
+	};
+	role_spec_ids(&s, role_table[ROLE_WORKER].uid_offset);
+	role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
+	confine_apply(&s);
+	role_ready(NULL, 0);
+	event_base_dispatch(role.base);
+	return 0;
+}
