@@ -453,7 +453,10 @@ void sup_kill_proc(struct proc *p, const char *why)
 {
 	if (p->pid <= 0)
 		return;
-	log_warn("killing %s (pid %d): %s", p->def->name, (int)p->pid, why);
+	if (p->def->id == ROLE_WORKER && !strcmp(why, "invocation finished"))
+		log_debug("tearing down worker %d", (int)p->pid);
+	else
+		log_warn("killing %s (pid %d): %s", p->def->name, (int)p->pid, why);
 	kill(p->pid, SIGKILL);
 	if (p->cg)
 		cgroup_kill(p->cg);

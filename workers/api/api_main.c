@@ -18,40 +18,59 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 uint8_t api_pubkey[32];
 int api_have_pubkey;
 
 static struct evhttp *api_http;
 static struct evconnlistener *api_listener;
-static int api_conns;
 static struct api_req *pending[API_MAX_PENDING];
 static uint32_t api_next_id = 1;
 
-/* Connection limit: evhttp has no knob in 2.1, so every connection's
- * bufferevent is wrapped in a pass-through filter whose free callback tells
- * us it closed; at the limit the listener pauses and the kernel queues. */
-static void api_conn_gone(void *ctx)
+/* Connection limit. evhttp 2.1 has no knob and no per-connection close
+ * hook that fires for connections that never send a request, so the
+ * truth is the descriptor table: at the limit we count our TCP sockets
+ * (everything but the IPC channel and the listener), pause the listener
+ * while the count is too high, and let the kernel queue the rest. */
+static int api_conns_estimate;
+static struct event *api_conn_timer;
+
+static int api_count_conns(void)
 {
-	(void)ctx;
-	if (api_conns-- == API_MAX_CONNS && api_listener)
+	int n = 0;
+	for (int fd = 5; fd < API_MAX_CONNS + 64; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+			n++;
+	}
+	return n;
+}
+
+static void api_conn_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	api_conns_estimate = api_count_conns();
+	if (api_conns_estimate < API_MAX_CONNS) {
 		evconnlistener_enable(api_listener);
+		return;
+	}
+	struct timeval tv = {0, 100000};
+	evtimer_add(api_conn_timer, &tv);
 }
 
 static struct bufferevent *api_bevcb(struct event_base *base, void *arg)
 {
 	(void)arg;
-	struct bufferevent *under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!under)
-		return NULL;
-	struct bufferevent *f = bufferevent_filter_new(under, NULL, NULL, BEV_OPT_CLOSE_ON_FREE, api_conn_gone, NULL);
-	if (!f) {
-		bufferevent_free(under);
-		return NULL;
+	if (++api_conns_estimate >= API_MAX_CONNS) {
+		api_conns_estimate = api_count_conns() + 1;
+		if (api_conns_estimate >= API_MAX_CONNS && api_listener) {
+			evconnlistener_disable(api_listener);
+			struct timeval tv = {0, 100000};
+			evtimer_add(api_conn_timer, &tv);
+		}
 	}
-	if (++api_conns >= API_MAX_CONNS && api_listener)
-		evconnlistener_disable(api_listener);
-	return f;
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
 void api_req_free(struct api_req *r)
@@ -235,6 +254,7 @@ int api_main(void)
 	if (!bs)
 		fatal("cannot serve on the listening socket");
 	api_listener = evhttp_bound_socket_get_listener(bs);
+	api_conn_timer = evtimer_new(role.base, api_conn_check, NULL);
 	confine_apply(&s);
 	role_ready(NULL, 0);
 	event_base_dispatch(role.base);
