@@ -25,6 +25,8 @@ static sqlite3 *store_db;
 static int store_sign_pending;
 static int64_t store_signed_seq;
 static uint32_t store_sign_id = 1;
+static uint64_t store_sign_sent_ms;
+static struct event *store_sign_timer;
 
 static void store_request_sign(void)
 {
@@ -38,9 +40,21 @@ static void store_request_sign(void)
 	struct buf b;
 	buf_init(&b);
 	p_head_enc(&b, &h, 0);
-	if (chan_send(role.sup, MSG_HEAD_SIGN, store_sign_id++, &b, -1) == 0)
+	if (chan_send(role.sup, MSG_HEAD_SIGN, store_sign_id++, &b, -1) == 0) {
 		store_sign_pending = 1;
+		store_sign_sent_ms = now_ms_mono();
+	}
 	buf_free(&b);
+}
+
+/* A request the vault never saw (it was restarting) must not block signing
+ * forever: ask again after two seconds without an answer. */
+static void store_sign_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	if (store_sign_pending && now_ms_mono() - store_sign_sent_ms > 2000)
+		store_sign_pending = 0;
+	store_request_sign();
 }
 
 static int store_dispatch_append(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
@@ -101,6 +115,7 @@ static int store_dispatch_pubkey(struct chan *c, uint32_t id, struct cursor *cur
 		return -1;
 	if (auditdb_set_pubkey(store_db, key) < 0)
 		log_warn("cannot record the audit public key");
+	store_sign_pending = 0;  /* a new vault answers afresh */
 	store_request_sign();
 	return 0;
 }
@@ -156,6 +171,9 @@ int store_main(void)
 		fatal("cannot open %s", cfg.db_path);
 	confine_seccomp(pol, NULL);
 	role_ready(NULL, 0);
+	store_sign_timer = event_new(role.base, -1, EV_PERSIST, store_sign_tick, NULL);
+	struct timeval tv = {1, 0};
+	event_add(store_sign_timer, &tv);
 	store_request_sign();
 	event_base_dispatch(role.base);
 	sqlite3_close(store_db);

@@ -1,0 +1,90 @@
+# TAP helpers and a real daemon for the integration tests (POSIX sh + bash).
+# Each test file: . "$(dirname "$0")/lib.sh"; hd_start; ...; done_testing
+set -u
+BIN=${HELMDECK_BIN_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/bin}
+BIN=${BIN%/}
+export HELMDECK_POLICY_DIR=${HELMDECK_POLICY_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/policy}
+T_N=0
+T_FAIL=0
+
+ok() { # ok COND-EXIT-STATUS DESCRIPTION
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $T_N - $2"; else echo "not ok $T_N - $2"; T_FAIL=$((T_FAIL + 1)); fi
+}
+is() { # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+}
+like() { # like GOT GREP-ERE DESCRIPTION
+	if printf '%s' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$(printf '%s' "$1" | head -c 600)'"; echo "#   want match: $2"; fi
+}
+skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
+diag() { echo "# $*"; }
+done_testing() {
+	hd_stop
+	echo "1..$T_N"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
+
+HD_PID=""
+hd_start() { # extra env assignments may be passed as arguments
+	HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX)
+	export HELMDECK_STATE_DIR=$HD_TMP/var
+	export HELMDECK_ENABLE_TEST_PACKS=1
+	for try in 1 2 3 4 5; do
+		HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
+		export HELMDECK_ADDR=127.0.0.1:$HD_PORT
+		HD_URL=http://$HELMDECK_ADDR
+		env "$@" "$BIN/helmdeckd" 2>"$HD_TMP/daemon.log" &
+		HD_PID=$!
+		for i in $(seq 1 100); do
+			if curl -sf "$HD_URL/healthz" >/dev/null 2>&1 && [ -S "$HELMDECK_STATE_DIR/control.sock" ]; then
+				# the vault must be up before tokens can be minted or verified
+				if TOKEN=$("$BIN/helmdeck" token mint --sub tester --scopes admin --ttl 1h 2>/dev/null); then
+					export TOKEN
+					hd_wait_ready
+					return 0
+				fi
+			fi
+			kill -0 "$HD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$HD_PID" 2>/dev/null; wait "$HD_PID" 2>/dev/null
+		grep -q "Address already in use" "$HD_TMP/daemon.log" || break
+	done
+	echo "Bail out! helmdeckd did not start"; sed 's/^/# /' "$HD_TMP/daemon.log"; exit 1
+}
+# Until the api has the public key, authenticated calls answer 503.
+hd_wait_ready() {
+	for i in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$HD_URL/api/v1/packs")
+		[ "$code" = 200 ] && return 0
+		sleep 0.05
+	done
+}
+hd_stop() {
+	[ -n "$HD_PID" ] || return 0
+	kill -TERM "$HD_PID" 2>/dev/null
+	for i in $(seq 1 100); do kill -0 "$HD_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$HD_PID" 2>/dev/null
+	wait "$HD_PID" 2>/dev/null
+	HD_PID=""
+	if [ "$T_FAIL" -ne 0 ]; then diag "daemon log:"; sed 's/^/#   /' "$HD_TMP/daemon.log" | tail -60; fi
+	rm -rf "$HD_TMP"
+}
+api() { # api METHOD PATH [BODY] -> prints body; HTTP status in $HD_STATUS file
+	m=$1; p=$2; shift 2
+	if [ $# -gt 0 ]; then
+		curl -s -o "$HD_TMP/body" -w '%{http_code}' -X "$m" -H "Authorization: Bearer ${TOKEN_OVERRIDE:-$TOKEN}" \
+			-H 'Content-Type: application/json' --data-binary "$1" "$HD_URL$p" >"$HD_TMP/status"
+	else
+		curl -s -o "$HD_TMP/body" -w '%{http_code}' -X "$m" -H "Authorization: Bearer ${TOKEN_OVERRIDE:-$TOKEN}" \
+			"$HD_URL$p" >"$HD_TMP/status"
+	fi
+	cat "$HD_TMP/body"
+}
+status() { cat "$HD_TMP/status"; }
+pack() { api POST "/api/v1/packs/$1" "$2"; }
+# PIDs of this daemon's children
+hd_children() { pgrep -P "$HD_PID" 2>/dev/null | sort -n | tr '\n' ' '; }
+sanitized() { [ "${HELMDECK_SANITIZED:-0}" = 1 ]; }
