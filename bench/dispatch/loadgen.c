@@ -161,6 +161,8 @@ static void *client(void *arg)
 		double t0 = now_s();
 		CURLcode rc = curl_easy_perform(h);
 		double t1 = now_s();
+		while (r->len > 0 && (r->buf[r->len - 1] == '\n' || r->buf[r->len - 1] == '\r'))
+			r->len--;
 		r->buf[r->len] = '\0';
 		long code = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);

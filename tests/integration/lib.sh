@@ -1,6 +1,9 @@
 # TAP helpers and a real daemon for the integration tests (POSIX sh + bash).
 # Each test file: . "$(dirname "$0")/lib.sh"; hd_start; ...; done_testing
 set -u
+shopt -s execfail 2>/dev/null  # a refused /dev/tcp connect must not end the test
+trap 'hd_stop' EXIT
+trap '' PIPE   # writing to a socket the server closed is a result, not a death
 BIN=${HELMDECK_BIN_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/bin}
 BIN=${BIN%/}
 export HELMDECK_POLICY_DIR=${HELMDECK_POLICY_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/policy}
@@ -15,7 +18,7 @@ is() { # is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
 }
 like() { # like GOT GREP-ERE DESCRIPTION
-	if printf '%s' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$(printf '%s' "$1" | head -c 600)'"; echo "#   want match: $2"; fi
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$(printf '%s' "$1" | head -c 600)'"; echo "#   want match: $2"; fi
 }
 skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
 diag() { echo "# $*"; }
@@ -35,7 +38,8 @@ hd_start() { # extra env assignments may be passed as arguments
 		HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
 		export HELMDECK_ADDR=127.0.0.1:$HD_PORT
 		HD_URL=http://$HELMDECK_ADDR
-		env "$@" "$BIN/helmdeckd" 2>"$HD_TMP/daemon.log" &
+		# stdout is TAP: the daemon must never hold it (it logs to stderr)
+		env "$@" "$BIN/helmdeckd" >/dev/null 2>"$HD_TMP/daemon.log" </dev/null &
 		HD_PID=$!
 		for i in $(seq 1 100); do
 			if curl -sf "$HD_URL/healthz" >/dev/null 2>&1 && [ -S "$HELMDECK_STATE_DIR/control.sock" ]; then
@@ -71,6 +75,7 @@ hd_stop() {
 	HD_PID=""
 	if [ "$T_FAIL" -ne 0 ]; then diag "daemon log:"; sed 's/^/#   /' "$HD_TMP/daemon.log" | tail -60; fi
 	rm -rf "$HD_TMP"
+	HD_TMP=/nonexistent
 }
 api() { # api METHOD PATH [BODY] -> prints body; HTTP status in $HD_STATUS file
 	m=$1; p=$2; shift 2
