@@ -233,7 +233,7 @@ static void chan_dispatch(struct chan *c)
 	}
 }
 
-static void chan_read_some(struct chan *c, int fd);
+static ssize_t chan_read_some(struct chan *c, int fd);
 
 /* Callbacks may free the channel; defer that until we are back here. */
 static void chan_leave(struct chan *c)
@@ -254,7 +254,7 @@ static void chan_read_cb(evutil_socket_t fd, short what, void *arg)
 	chan_leave(c);
 }
 
-static void chan_read_some(struct chan *c, int fd)
+static ssize_t chan_read_some(struct chan *c, int fd)
 {
 	if (c->rcap - c->rlen < 65536) {
 		size_t want = c->rlen + 65536;
@@ -284,9 +284,9 @@ static void chan_read_some(struct chan *c, int fd)
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
-			return;
+			return -1;
 		chan_die(c, CHAN_ERROR, "recvmsg: %s", strerror(errno));
-		return;
+		return -1;
 	}
 	/* Linux ends a read right after the chunk that carried descriptors, and
 	 * a sender attaches them to the first chunk of their frame: so they
@@ -323,14 +323,23 @@ static void chan_read_some(struct chan *c, int fd)
 	if (mh.msg_flags & MSG_CTRUNC)
 		chan_die(c, CHAN_VIOLATION, "descriptor control data truncated");
 	if (c->dead)
-		return;
+		return -1;
 	if (n == 0) {
 		chan_die(c, c->rlen ? CHAN_VIOLATION : CHAN_EOF,
 			 c->rlen ? "eof inside a frame" : "eof");
-		return;
+		return 0;
 	}
 	c->rlen += (size_t)n;
 	chan_dispatch(c);
+	return n;
+}
+
+void chan_drain(struct chan *c)
+{
+	c->in_dispatch++;
+	while (!c->dead && chan_read_some(c, c->fd) > 0)
+		;
+	chan_leave(c);
 }
 
 static int chan_write_some(struct chan *c)

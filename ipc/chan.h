@@ -51,6 +51,8 @@ const char *chan_peer(const struct chan *c);
 int chan_fd(const struct chan *c);
 void *chan_arg(const struct chan *c);
 size_t chan_pending_out(const struct chan *c);
+/* Read and dispatch whatever the peer left before it died. */
+void chan_drain(struct chan *c);
 /* Block until every queued byte is written (used before exit). */
 void chan_flush_blocking(struct chan *c);
 

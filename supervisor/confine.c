@@ -4,6 +4,7 @@
 #include "confine.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/landlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,12 @@ static void confine_drop_caps(int privileged)
 			fatal("capability %d still held after drop", cap);
 	}
 	cap_free(c);
+}
+
+void confine_landlock(int dirfd, unsigned rights)
+{
+	if (landlock_restrict(dirfd, rights) < 0)
+		confine_note_missing("landlock");
 }
 
 int confine_seccomp(const struct sc_policy *p, int *notify_fd)
@@ -198,6 +205,8 @@ int confine_apply(const struct confine_spec *s)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatalx("PR_SET_NO_NEW_PRIVS");
 
+	if (s->landlock_deny_all)
+		confine_landlock(-1, 0);
 	if (s->policy)
 		confine_seccomp(s->policy, NULL);
 	return 0;

@@ -29,6 +29,7 @@ struct confine_spec {
 	int unshare_flags;       /* CLONE_NEWNS | CLONE_NEWNET | ... */
 	struct { int res; rlim_t max; } rlimits[CONFINE_MAX_RLIMITS];
 	int nrlimits;
+	int landlock_deny_all;           /* no filesystem access at all (Landlock) */
 	const struct sc_policy *policy;  /* NULL: caller applies later */
 };
 
@@ -36,6 +37,8 @@ struct confine_spec {
 int confine_apply(const struct confine_spec *s);
 /* Seccomp step on its own (the worker calls it when the class is known). */
 int confine_seccomp(const struct sc_policy *p, int *notify_fd);
+/* Landlock beneath dirfd (or nothing when dirfd < 0); notes the layer missing. */
+void confine_landlock(int dirfd, unsigned rights);
 /* The runtime layers this process could not get, comma-separated ("" if none). */
 const char *confine_missing(void);
 

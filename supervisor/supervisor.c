@@ -451,7 +451,7 @@ static void sup_role_ready(struct proc *p)
 
 void sup_kill_proc(struct proc *p, const char *why)
 {
-	if (p->pid <= 0)
+	if (p->pid <= 0 || p->reaped)
 		return;
 	if (p->def->id == ROLE_WORKER && !strcmp(why, "invocation finished"))
 		log_debug("tearing down worker %d", (int)p->pid);
@@ -523,6 +523,7 @@ void sup_spawn_proc(struct proc *p)
 	p->ready = 0;
 	p->started_ms = now_ms_mono();
 	p->protocol_violation = 0;
+	p->reaped = 0;
 	p->killed_timeout = 0;
 	p->violation[0] = '\0';
 	const struct allow_entry *t = p->def->id == ROLE_WORKER ? worker_allow : allow_for[p->def->id].t;
@@ -540,6 +541,11 @@ static void sup_proc_exited(struct proc *p, int status)
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+	/* the exit can be seen before the last frames are read: a worker's
+	 * result is often still in the socket when SIGCHLD arrives */
+	p->reaped = 1;
+	if (p->ch)
+		chan_drain(p->ch);
 	if (p->ch) {
 		chan_free(p->ch);
 		p->ch = NULL;
@@ -547,9 +553,9 @@ static void sup_proc_exited(struct proc *p, int status)
 	int was_ready = p->ready;
 	p->ready = 0;
 	pid_t pid = p->pid;
-	p->pid = 0;
 	if (p->def->id == ROLE_WORKER) {
 		pool_worker_exited(p, status);
+		p->pid = 0;
 		if (p->cg) {
 			cgroup_destroy(p->cg);
 			p->cg = NULL;
@@ -558,6 +564,7 @@ static void sup_proc_exited(struct proc *p, int status)
 			pool_fill();
 		return;
 	}
+	p->pid = 0;
 	fwd_fail_to(p->def->id);
 	if (sup.shutting_down) {
 		log_info("%s (pid %d) %s", p->def->name, (int)pid, how);

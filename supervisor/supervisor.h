@@ -31,6 +31,7 @@ struct proc {
 	char violation[96];       /* syscall named by the seccomp listener */
 	int killed_timeout;
 	int protocol_violation;
+	int reaped;               /* waited for: its pid may already be reused */
 };
 
 struct sup {

@@ -235,6 +235,7 @@ int api_main(void)
 		.unshare_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
 		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, API_MAX_CONNS + 64}},
 		.nrlimits = 2,
+		.landlock_deny_all = 1,
 		.policy = pol,
 	};
 	role_spec_ids(&s, role_table[ROLE_API].uid_offset);

@@ -56,7 +56,13 @@ static json_t *test_syscall(const json_t *in, struct pack_ctx *ctx)
 		rc = execve("/bin/true", argv, NULL);
 	} else if (!strcmp(call, "fork"))
 		rc = syscall(SYS_fork);
-	else if (!strcmp(call, "open_etc_passwd")) {
+	else if (!strcmp(call, "escape_dotdot")) {
+		/* the artifact descriptor was opened outside our root: climbing
+		 * from it is what Landlock must stop */
+		rc = openat(ctx->artifacts_fd, "../../../../../../../../../../etc/passwd", O_RDONLY | O_CLOEXEC);
+		if (rc >= 0)
+			close((int)rc);
+	} else if (!strcmp(call, "open_etc_passwd")) {
 		/* allowed syscall, but the chroot has no /etc */
 		rc = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 		if (rc >= 0)
@@ -121,7 +127,7 @@ const struct pack_def test_packs[] = {
 	 .output_schema = "{\"type\":\"object\",\"required\":[\"slept_ms\"]}", .read_only = 1, .fn = test_sleep},
 	{.name = "test.syscall", .version = 1, .cls = "test", .test_only = 1, .timeout_ms = 10000,
 	 .description = "Try one system call inside the worker sandbox.",
-	 .input_schema = "{\"type\":\"object\",\"required\":[\"call\"],\"properties\":{\"call\":{\"enum\":[\"getpid\",\"openat\",\"socket\",\"ptrace\",\"mount\",\"execve\",\"fork\",\"open_etc_passwd\"]}}}",
+	 .input_schema = "{\"type\":\"object\",\"required\":[\"call\"],\"properties\":{\"call\":{\"enum\":[\"getpid\",\"openat\",\"socket\",\"ptrace\",\"mount\",\"execve\",\"fork\",\"open_etc_passwd\",\"escape_dotdot\"]}}}",
 	 .output_schema = "{\"type\":\"object\",\"required\":[\"call\",\"result\"]}", .read_only = 1, .fn = test_syscall},
 	{.name = "test.rogue_ipc", .version = 1, .cls = "test", .test_only = 1, .timeout_ms = 10000,
 	 .description = "Write a malformed frame to the supervisor channel.",

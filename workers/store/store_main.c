@@ -10,16 +10,19 @@
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
+#include "supervisor/landlock.h"
 #include "supervisor/proctable.h"
 #include "workers/role.h"
 #include "workers/store/auditdb.h"
 
 #include <jansson.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static sqlite3 *store_db;
 static int store_sign_pending;
@@ -167,6 +170,11 @@ int store_main(void)
 	role_spec_ids(&s, role_table[ROLE_STORE].uid_offset);
 	role_connect(store_from_sup, sizeof store_from_sup / sizeof store_from_sup[0]);
 	confine_apply(&s);
+	int dbfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dbfd < 0)
+		fatalx("open %s", dbdir);
+	confine_landlock(dbfd, LL_READ | LL_WRITE);
+	close(dbfd);
 	if (auditdb_open(cfg.db_path, &store_db) < 0)
 		fatal("cannot open %s", cfg.db_path);
 	confine_seccomp(pol, NULL);

@@ -236,6 +236,7 @@ int vault_main(void)
 		/* no RLIMIT_FSIZE: stderr may be a log file */
 		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, 64}},
 		.nrlimits = 2,
+		.landlock_deny_all = 1,
 		.policy = pol,
 	};
 	role_spec_ids(&s, role_table[ROLE_VAULT].uid_offset);

@@ -15,6 +15,7 @@
 #include "supervisor/config.h"
 #include "supervisor/proctable.h"
 #include "workers/packs/registry.h"
+#include "supervisor/landlock.h"
 #include "workers/role.h"
 
 #include <sched.h>
@@ -85,9 +86,9 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		worker_send_result(id, &r);
 		exit(0);
 	}
-	json_error_t jerr;
-	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
-	/* seccomp last: from here on the pack class's allowlist holds */
+	/* filesystem: beneath the artifact directory only, then seccomp last;
+	 * from here on the pack class's allowlist holds */
+	confine_landlock(fd, LL_READ | LL_WRITE);
 	int listener = -1;
 	confine_seccomp(pol, &listener);
 	if (listener >= 0) {  /* none in a SECCOMP_DEBUG build: the trap logs instead */
@@ -95,6 +96,9 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		close(listener);
 		chan_flush_blocking(role.sup);
 	}
+	/* the input is parsed only inside the finished sandbox */
+	json_error_t jerr;
+	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!input) {
 		r.message = "input is not valid JSON";
 		worker_send_result(id, &r);
