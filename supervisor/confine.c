@@ -45,9 +45,11 @@ static int confine_write(const char *path, const char *text)
 /* Unprivileged: a user namespace gives us the capabilities to build the rest. */
 static int confine_userns(void)
 {
+	if (getenv("HELMDECK_IN_USERNS"))
+		return 0;  /* created by the spawn, mapped by the supervisor */
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
-	if (!getenv("HELMDECK_IN_USERNS") && unshare(CLONE_NEWUSER) < 0)
+	if (unshare(CLONE_NEWUSER) < 0)
 		return -1;
 	char map[64];
 	if (confine_write("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)

@@ -59,6 +59,16 @@ static char **spawn_env(const struct spawn_req *r, int in_userns)
 	return env;
 }
 
+static int spawn_write(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
 static pid_t spawn_clone(int flags)
 {
 	return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
@@ -121,6 +131,22 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	if (spawn_ns_flags < 0)
 		spawn_ns_flags = flags;
 	close(rel[0]);
+	if (flags & CLONE_NEWUSER) {
+		/* map our own ids to root inside, before the child may exec, so
+		 * it keeps the in-namespace capabilities it needs to confine
+		 * itself (an unmapped uid would lose them at exec) */
+		char path[64], map[64];
+		snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+		int ok = spawn_write(path, "deny") == 0;
+		snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)geteuid());
+		ok = ok && spawn_write(path, map) == 0;
+		snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)getegid());
+		ok = ok && spawn_write(path, map) == 0;
+		if (!ok)
+			log_warn("cannot write the user namespace maps of %s: %s", r->role, strerror(errno));
+	}
 	out->pid = pid;
 	out->release_fd = rel[1];
 	out->pidns = (flags & CLONE_NEWPID) != 0;

@@ -13,6 +13,10 @@ is "$(pack test.syscall '{"call":"openat"}' | jq -r '.output.result >= 0')" true
 out=$(pack test.syscall '{"call":"open_etc_passwd"}')
 is "$(printf '%s' "$out" | jq -r '.output.result,.output.errno' | tr '\n' ' ')" "-1 2 " "/etc/passwd does not exist in the worker's root"
 
+out=$(pack test.syscall '{"call":"escape_dotdot"}')
+is "$(printf '%s' "$out" | jq -r '.output.result,.output.errno' | tr '\n' ' ')" "-1 13 " \
+	"climbing out of the artifact directory with .. is refused (Landlock, EACCES)"
+
 for c in socket ptrace mount execve fork; do
 	out=$(pack test.syscall "{\"call\":\"$c\"}")
 	is "$(status) $(printf '%s' "$out" | jq -r .error)" "502 sandbox_violation" "$c kills the worker: sandbox_violation"

@@ -92,4 +92,16 @@ status() { cat "$HD_TMP/status"; }
 pack() { api POST "/api/v1/packs/$1" "$2"; }
 # PIDs of this daemon's children
 hd_children() { pgrep -P "$HD_PID" 2>/dev/null | sort -n | tr '\n' ' '; }
+# a live process (zombies waiting for init to reap them do not count)
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# wait up to 5 s until none of the given pids is alive; print the survivors
+survivors() {
+	for i in $(seq 1 50); do
+		left=""
+		for k in "$@"; do alive "$k" && left="$left $k"; done
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	printf '%s' "$left"
+}
 sanitized() { [ "${HELMDECK_SANITIZED:-0}" = 1 ]; }

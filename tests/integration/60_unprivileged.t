@@ -1,0 +1,41 @@
+#!/bin/bash
+# Started as an unprivileged user, the daemon builds its confinement inside
+# user namespaces and says honestly which layers it lacks (uid separation,
+# cgroups).
+. "$(dirname "$0")/lib.sh"
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to switch to nobody for the test"; exit 0; fi
+if ! command -v setpriv >/dev/null; then echo "1..0 # SKIP setpriv not installed"; exit 0; fi
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user true 2>/dev/null; then
+	echo "1..0 # SKIP unprivileged user namespaces are disabled on this kernel"; exit 0
+fi
+nb="setpriv --reuid=65534 --regid=65534 --clear-groups"
+HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX); chmod 755 "$HD_TMP"
+mkdir "$HD_TMP/var" && chown 65534:65534 "$HD_TMP/var"
+export HELMDECK_STATE_DIR=$HD_TMP/var HELMDECK_ENABLE_TEST_PACKS=1
+HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
+export HELMDECK_ADDR=127.0.0.1:$HD_PORT; HD_URL=http://$HELMDECK_ADDR
+$nb "$BIN/helmdeckd" >/dev/null 2>"$HD_TMP/daemon.log" </dev/null &
+HD_PID=$!
+for i in $(seq 1 100); do
+	TOKEN=$($nb "$BIN/helmdeck" token mint --sub nb --scopes admin --ttl 1h 2>/dev/null) && break
+	sleep 0.1
+done
+export TOKEN
+hd_wait_ready
+rep=$(api GET /api/v1/security)
+is "$(status)" 200 "the unprivileged daemon serves /api/v1/security"
+is "$(printf '%s' "$rep" | jq -r .uid_separation)" false "it reports no uid separation"
+is "$(printf '%s' "$rep" | jq -r .cgroups)" none "and no cgroups"
+for role in api store vault; do
+	p=$(printf '%s' "$rep" | jq -c ".processes[] | select(.role==\"$role\")")
+	pid=$(printf '%s' "$p" | jq -r .pid)
+	is "$(awk '/^Uid:/{print $2}' /proc/$pid/status)" 65534 "$role runs as nobody"
+	is "$(printf '%s' "$p" | jq -r '[.namespaces[]] | all')" true "$role has its own user, mnt, pid, net, ipc, uts namespaces"
+	is "$(awk '/^CapBnd:/{print $2}' /proc/$pid/status)" 0000000000000000 "$role dropped its bounding set"
+	is "$(awk '/^Seccomp:/{print $2}' /proc/$pid/status)" 2 "$role is under a seccomp filter"
+	is "$(printf '%s' "$p" | jq -r .chroot)" true "$role is in its own root"
+done
+is "$(pack test.syscall '{"call":"escape_dotdot"}' | jq -r .output.errno)" 13 "a worker still cannot climb out of the artifact directory"
+is "$(pack test.syscall '{"call":"socket"}' | jq -r .error)" sandbox_violation "forbidden calls still kill the worker"
+is "$(pack artifact.put '{"name":"n","content":"x"}' | jq -r '.output.size')" 1 "packs work unprivileged"
+done_testing
