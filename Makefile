@@ -35,7 +35,7 @@ CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
 
-UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc
+UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
 t_jwt_SRC              := common/jwt.c common/b64.c common/util.c common/log.c
@@ -43,6 +43,7 @@ t_jsonschema_SRC       := workers/packs/jsonschema.c
 t_jsonschema_suite_SRC := workers/packs/jsonschema.c
 t_auditdb_SRC          := workers/store/auditdb.c common/util.c common/log.c
 t_ipc_SRC              := $(IPC_SRC) common/log.c common/util.c
+t_sup_table_SRC        := $(filter-out supervisor/main.c,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 t_seccomp_policy_SRC   := supervisor/seccomp_policy.c common/log.c common/util.c
 
 BINS := bin/helmdeckd bin/helmdeck

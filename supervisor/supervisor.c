@@ -490,6 +490,13 @@ static void sup_restart_cb(evutil_socket_t fd, short what, void *arg)
 		sup_spawn_proc(p);
 }
 
+struct chan *sup_attach(struct proc *p, int fd)
+{
+	const struct allow_entry *t = p->def->id == ROLE_WORKER ? worker_allow : allow_for[p->def->id].t;
+	size_t n = p->def->id == ROLE_WORKER ? worker_allow_n : allow_for[p->def->id].n;
+	return chan_new(sup.base, fd, p->def->name, t, n, sup_chan_closed, p);
+}
+
 void sup_spawn_proc(struct proc *p)
 {
 	int sv[2];
@@ -526,9 +533,7 @@ void sup_spawn_proc(struct proc *p)
 	p->reaped = 0;
 	p->killed_timeout = 0;
 	p->violation[0] = '\0';
-	const struct allow_entry *t = p->def->id == ROLE_WORKER ? worker_allow : allow_for[p->def->id].t;
-	size_t n = p->def->id == ROLE_WORKER ? worker_allow_n : allow_for[p->def->id].n;
-	p->ch = chan_new(sup.base, sv[0], p->def->name, t, n, sup_chan_closed, p);
+	p->ch = sup_attach(p, sv[0]);
 	spawn_release(&s);
 	log_debug("spawned %s pid %d", p->def->name, (int)s.pid);
 }

@@ -52,6 +52,8 @@ int supervisor_main(void);
 /* Routing helpers shared by the dispatch files. */
 void sup_kill_proc(struct proc *p, const char *why);
 void sup_spawn_proc(struct proc *p);
+/* The supervisor's end of p's channel, with p's allow table. */
+struct chan *sup_attach(struct proc *p, int fd);
 int sup_forward_mint(uint32_t ctl_id, const struct buf *b);
 void sup_audit(const char *event_type, const char *actor, const char *outcome,
 	       const char *error_code, const char *pack, int64_t duration_ms, const char *payload_json);
