@@ -10,7 +10,7 @@ SECCOMP_DEBUG ?=
 CFLAGS_COMMON := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
 	-g -I. -DHELMDECK_VERSION=\"$(VERSION)\" -fstack-protector-strong -fPIE
 ifeq ($(SANITIZE),1)
-  CFLAGS_COMMON += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CFLAGS_COMMON += -O1 -DHELMDECK_SANITIZED -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS_SAN := -fsanitize=address,undefined
 else
   CFLAGS_COMMON += -O2 -D_FORTIFY_SOURCE=2
