@@ -72,6 +72,10 @@ void config_load(void)
 	cfg.pack_timeout_ms = t && *t ? parse_duration_ms(t) : 60000;
 	if (cfg.pack_timeout_ms <= 0 || cfg.pack_timeout_ms > 3600000)
 		fatal("HELMDECK_PACK_TIMEOUT=%s: expected a duration up to 1h", t);
+	const char *ht = getenv("HELMDECK_HTTP_TIMEOUT");
+	cfg.http_timeout_ms = ht && *ht ? parse_duration_ms(ht) : 60000;
+	if (cfg.http_timeout_ms < 1000 || cfg.http_timeout_ms > 3600000)
+		fatal("HELMDECK_HTTP_TIMEOUT=%s: expected a duration from 1s to 1h", ht);
 	cfg.pack_max_output = (uint32_t)env_int("HELMDECK_PACK_MAX_OUTPUT", 8 << 20, 1024, 15 << 20);
 	cfg.worker_mem_max = (uint64_t)env_int("HELMDECK_WORKER_MEMORY", 512ll << 20, 16 << 20, 1ll << 40);
 	cfg.worker_pids_max = (uint64_t)env_int("HELMDECK_WORKER_PIDS", 64, 1, 1 << 20);

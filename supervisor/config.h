@@ -14,6 +14,7 @@ struct config {
 	uid_t uid_base;
 	int pool_size;
 	int64_t pack_timeout_ms;
+	int64_t http_timeout_ms;
 	uint32_t pack_max_output;
 	uint64_t worker_mem_max;
 	uint64_t worker_pids_max;

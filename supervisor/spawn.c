@@ -83,14 +83,19 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	if (spawn_ns_flags == 0)
 		flags = 0;
 	pid_t parent = getpid();
+	/* built before the clone: the child does only async-signal-safe work */
+	char **env = spawn_env(r, flags & CLONE_NEWUSER);
 	pid_t pid = spawn_clone(flags);
 	if (pid < 0 && flags) {
 		log_warn("clone with a new pid namespace failed (%s); roles share the pid namespace",
 			 strerror(errno));
 		spawn_ns_flags = flags = 0;
+		free(env);
+		env = spawn_env(r, 0);
 		pid = spawn_clone(0);
 	}
 	if (pid < 0) {
+		free(env);
 		close(rel[0]);
 		close(rel[1]);
 		return -1;
@@ -124,10 +129,10 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
 		char *argv[] = {(char *)"helmdeckd", (char *)"-R", (char *)r->role, NULL};
-		char **env = spawn_env(r, flags & CLONE_NEWUSER);
 		execve(spawn_exe, argv, env);
 		_exit(127);
 	}
+	free(env);
 	if (spawn_ns_flags < 0)
 		spawn_ns_flags = flags;
 	close(rel[0]);

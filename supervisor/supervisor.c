@@ -728,7 +728,7 @@ static void sup_prepare_state(void)
 		fatalx("create %s", cfg.state_dir);
 	const struct { const char *sub; int role; mode_t mode; } dirs[] = {
 		{"empty", -1, 0555}, {"vault", ROLE_VAULT, 0700},
-		{"artifacts", ROLE_WORKER, 0700}, {"run", -1, 0700},
+		{"artifacts", ROLE_WORKER, 0700},
 	};
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
 		char p[1200];
@@ -763,6 +763,14 @@ static void sup_prepare_state(void)
 		fatalx("create %s", dbdir);
 	if (root) {
 		uid_t u = cfg.uid_base + role_table[ROLE_STORE].uid_offset;
+		size_t sl = strlen(cfg.state_dir);
+		int inside = !strncmp(dbdir, cfg.state_dir, sl) && dbdir[sl] == '/';
+		struct stat st;
+		/* never take over a directory we did not make for ourselves */
+		if (!inside && (stat(dbdir, &st) < 0 || st.st_uid != u))
+			fatal("HELMDECK_DB=%s: its directory %s is outside HELMDECK_STATE_DIR and not owned by the "
+			      "store uid %u; give the database a directory of its own: mkdir -p %s && chown %u:%u %s",
+			      cfg.db_path, dbdir, (unsigned)u, dbdir, (unsigned)u, (unsigned)u, dbdir);
 		if (chown(dbdir, u, u) < 0)
 			fatalx("chown %s", dbdir);
 		const char *suffix[] = {"", "-wal", "-shm"};
@@ -775,12 +783,38 @@ static void sup_prepare_state(void)
 	}
 }
 
+/* The allow tables must say exactly what the declared process table says. */
+static void sup_check_table(void)
+{
+	for (int r = 0; r < ROLE_COUNT; r++) {
+		const struct allow_entry *t = r == ROLE_WORKER ? worker_allow : allow_for[r].t;
+		size_t n = r == ROLE_WORKER ? worker_allow_n : allow_for[r].n;
+		const struct role_def *d = &role_table[r];
+		for (size_t i = 0; i < n; i++) {
+			int found = 0;
+			for (int k = 0; k < d->nroutes; k++)
+				found |= d->routes[k].type == t[i].type;
+			if (!found)
+				fatal("process table: %s accepts %s from %s but declares no such route", "supervisor",
+				      msg_name(t[i].type), d->name);
+		}
+		for (int k = 0; k < d->nroutes; k++) {
+			int found = 0;
+			for (size_t i = 0; i < n; i++)
+				found |= d->routes[k].type == t[i].type;
+			if (!found)
+				fatal("process table: route %s from %s has no handler", msg_name(d->routes[k].type), d->name);
+		}
+	}
+}
+
 int supervisor_main(void)
 {
 	log_init("helmdeckd");
 	config_load();
 	config_export();
 	spawn_init();
+	sup_check_table();
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sup, 0, sizeof sup);
 	sup_prepare_state();

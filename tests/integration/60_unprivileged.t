@@ -11,6 +11,11 @@ fi
 nb="setpriv --reuid=65534 --regid=65534 --clear-groups"
 HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX); chmod 755 "$HD_TMP"
 mkdir "$HD_TMP/var" && chown 65534:65534 "$HD_TMP/var"
+# the build tree may sit below a directory nobody cannot enter: run copies
+mkdir "$HD_TMP/bin" && cp "$BIN/helmdeckd" "$BIN/helmdeck" "$HD_TMP/bin/" && cp -r "$HELMDECK_POLICY_DIR" "$HD_TMP/policy"
+chmod -R a+rX "$HD_TMP/bin" "$HD_TMP/policy"
+BIN=$HD_TMP/bin
+export HELMDECK_POLICY_DIR=$HD_TMP/policy
 export HELMDECK_STATE_DIR=$HD_TMP/var HELMDECK_ENABLE_TEST_PACKS=1
 HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
 export HELMDECK_ADDR=127.0.0.1:$HD_PORT; HD_URL=http://$HELMDECK_ADDR

@@ -15,7 +15,6 @@
 #define API_MAX_HEADERS 16384
 #define API_MAX_BODY (12u << 20)
 #define API_MAX_CONNS 256
-#define API_TIMEOUT_S 60
 #define API_MAX_PENDING 1024
 
 /* One HTTP request in flight. */

@@ -245,11 +245,7 @@ int api_main(void)
 		fatal("evhttp_new");
 	evhttp_set_max_headers_size(api_http, API_MAX_HEADERS);
 	evhttp_set_max_body_size(api_http, API_MAX_BODY);
-	const char *to = getenv("HELMDECK_HTTP_TIMEOUT");
-	int64_t to_ms = to && *to ? parse_duration_ms(to) : API_TIMEOUT_S * 1000;
-	if (to_ms < 1000 || to_ms > 3600000)
-		fatal("HELMDECK_HTTP_TIMEOUT=%s: expected a duration from 1s to 1h", to);
-	struct timeval tv = {(time_t)(to_ms / 1000), (suseconds_t)(to_ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(cfg.http_timeout_ms / 1000), (suseconds_t)(cfg.http_timeout_ms % 1000) * 1000};
 	evhttp_set_timeout_tv(api_http, &tv);
 	evhttp_set_allowed_methods(api_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 					       EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);

@@ -80,10 +80,8 @@ static int scope_ok(const jwt_claims *c, const char *scope)
 	char *colon = strchr(area, ':');
 	if (colon)
 		strcpy(colon + 1, "*");
-	for (int i = 0; i < c->nscopes; i++)
-		if (!strcmp(c->scopes[i], "admin") || !strcmp(c->scopes[i], scope) || !strcmp(c->scopes[i], area))
-			return 1;
-	return 0;
+	/* exact scope or admin, or the area wildcard ("packs:*") */
+	return jwt_has_scope(c, scope) || jwt_has_scope(c, area);
 }
 
 /* 0 when the bearer token is valid and holds the scope; otherwise replied. */
@@ -206,10 +204,10 @@ void routes_token(struct api_req *r, struct cursor *cur)
 	api_reply_json(r, 200, json_pack("{s:s,s:s,s:s}", "token", t.token, "subject", t.subject, "expires_at", exp));
 }
 
-static json_t *pack_info(const char *name)
+/* Everything about one version of a pack, plus the versions that exist. */
+static json_t *pack_info(const char *name, const struct pack_def *latest)
 {
 	json_t *versions = json_array();
-	const struct pack_def *latest = pack_find(name, 0, cfg.test_packs);
 	for (size_t i = 0; i < pack_count(); i++) {
 		const struct pack_def *p = pack_at(i);
 		if (!strcmp(p->name, name) && (!p->test_only || cfg.test_packs))
@@ -234,7 +232,7 @@ static void h_packs_list(struct api_req *r)
 			continue;
 		if (pack_find(p->name, 0, cfg.test_packs) != p)
 			continue;  /* one entry per name, at its latest version */
-		json_array_append_new(arr, pack_info(p->name));
+		json_array_append_new(arr, pack_info(p->name, p));
 	}
 	api_reply_json(r, 200, json_pack("{s:o,s:I}", "packs", arr, "count", (json_int_t)json_array_size(arr)));
 }
@@ -274,14 +272,9 @@ static void h_pack_get(struct api_req *r, const char *rest)
 		api_reply_error(r, 404, "not_found", "no such pack");
 		return;
 	}
-	json_t *info = pack_info(name);
-	if (version) {
-		const struct pack_def *p = pack_find(name, version, cfg.test_packs);
-		size_t i = pack_index(p);
-		json_object_set_new(info, "version", json_sprintf("v%d", version));
-		json_object_set(info, "input_schema", schemas[i].in);
-		json_object_set(info, "output_schema", schemas[i].out);
-	}
+	const struct pack_def *p = pack_find(name, version, cfg.test_packs);
+	json_t *info = pack_info(name, p);
+	json_object_set_new(info, "version", json_sprintf("v%d", p->version));
 	api_reply_json(r, 200, info);
 }
 
@@ -369,8 +362,11 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 	if (!out || jsonschema_validate(schemas[pack_index(p)].out, out, &err) < 0) {
 		json_decref(out);
 		snprintf(r->pack_error, sizeof r->pack_error, "invalid_output");
-		api_reply_error(r, 502, "invalid_output", "pack %s produced output that breaks its schema%s%s%s%s", p->name,
-				out ? ": " : "", out ? err.path : "", out ? " " : "", out ? err.msg : "");
+		if (!out)
+			api_reply_error(r, 502, "invalid_output", "pack %s produced output that is not JSON", p->name);
+		else
+			api_reply_error(r, 502, "invalid_output", "pack %s produced output that breaks its schema: %s%s%s",
+					p->name, err.path, err.path[0] ? " " : "", err.msg);
 		return;
 	}
 	json_t *arts = json_loadb((const char *)res.artifacts, res.artifacts_len, 0, &je);
