@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
+#include "workers/packs/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@ struct run {
 	uint32_t api_id;
 	char pack[128];
 	char actor[128];
+	char cls[32];
 	struct buf frame;        /* the validated PACK_RUN payload */
 	uint64_t start_us;
 	uint32_t timeout_ms;
@@ -44,14 +46,29 @@ static int artifacts_fd = -1;
 
 static void pool_dispatch_queue(void);
 
+/* HELMDECK_WORKER_POOL workers for every pack class in use: a worker is
+ * confined for its class (seccomp included) before it is ever handed work. */
 void pool_init(void)
 {
-	sup.nworkers = cfg.pool_size;
+	const char *classes[16];
+	int ncls = 0;
+	for (size_t i = 0; i < pack_count(); i++) {
+		const struct pack_def *d = pack_at(i);
+		if (d->test_only && !cfg.test_packs)
+			continue;
+		int seen = 0;
+		for (int k = 0; k < ncls; k++)
+			seen |= !strcmp(classes[k], d->cls);
+		if (!seen && ncls < 16)
+			classes[ncls++] = d->cls;
+	}
+	sup.nworkers = cfg.pool_size * ncls;
 	sup.workers = xcalloc((size_t)sup.nworkers, sizeof *sup.workers);
 	for (int i = 0; i < sup.nworkers; i++) {
 		sup.workers[i].def = &role_table[ROLE_WORKER];
 		sup.workers[i].slot = i;
 		sup.workers[i].notify_fd = -1;
+		snprintf(sup.workers[i].cls, sizeof sup.workers[i].cls, "%s", classes[i / cfg.pool_size]);
 	}
 	char p[1200];
 	snprintf(p, sizeof p, "%s/artifacts", cfg.state_dir);
@@ -201,7 +218,7 @@ static int worker_result(struct chan *c, uint32_t id, struct cursor *cur, int fd
 
 const struct allow_entry worker_allow[] = {
 	{MSG_READY, AL_PERMIT | AL_ONCE, worker_ready},
-	{MSG_SECCOMP_LISTENER, AL_FD | AL_ONCE, worker_listener},
+	{MSG_SECCOMP_LISTENER, AL_PERMIT | AL_FD | AL_ONCE, worker_listener},
 	{MSG_PACK_RESULT, AL_ONCE, worker_result},
 };
 const size_t worker_allow_n = sizeof worker_allow / sizeof worker_allow[0];
@@ -211,14 +228,22 @@ static void sup_spawn_worker(struct proc *p)
 	sup_spawn_proc(p);
 }
 
-static struct proc *pool_idle(void)
+static struct proc *pool_idle(const char *cls)
 {
 	for (int i = 0; i < sup.nworkers; i++) {
 		struct proc *w = &sup.workers[i];
-		if (w->pid > 0 && w->ready && !w->run && w->ch && !w->protocol_violation)
+		if (w->pid > 0 && w->ready && !w->run && w->ch && !w->protocol_violation && !strcmp(w->cls, cls))
 			return w;
 	}
 	return NULL;
+}
+
+static int pool_has_class(const char *cls)
+{
+	for (int i = 0; i < sup.nworkers; i++)
+		if (!strcmp(sup.workers[i].cls, cls))
+			return 1;
+	return 0;
 }
 
 static void pool_start(struct proc *w, struct run *r)
@@ -226,7 +251,6 @@ static void pool_start(struct proc *w, struct run *r)
 	w->run = r;
 	r->worker = w;
 	r->start_us = now_us_mono();
-	chan_permit(w->ch, MSG_SECCOMP_LISTENER, 1);
 	chan_permit(w->ch, MSG_PACK_RESULT, 1);
 	if (chan_send(w->ch, MSG_PACK_RUN, r->api_id, &r->frame, artifacts_fd) < 0) {
 		run_fail(r, "internal", "worker unavailable", "send failed");
@@ -238,16 +262,22 @@ static void pool_start(struct proc *w, struct run *r)
 	evtimer_add(r->timer, &tv);
 }
 
+/* First come, first served, per class: a run waits only for a worker of
+ * its own class. */
 static void pool_dispatch_queue(void)
 {
-	while (rq_head) {
-		struct proc *w = pool_idle();
-		if (!w)
-			return;
-		struct run *r = rq_head;
-		rq_head = r->next;
-		if (!rq_head)
-			rq_tail = NULL;
+	struct run **pp = &rq_head, *prev = NULL;
+	while (*pp) {
+		struct run *r = *pp;
+		struct proc *w = pool_idle(r->cls);
+		if (!w) {
+			prev = r;
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (rq_tail == r)
+			rq_tail = prev;
 		rq_len--;
 		r->next = NULL;
 		pool_start(w, r);
@@ -263,6 +293,7 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	r->api_id = api_id;
 	snprintf(r->pack, sizeof r->pack, "%s", m.pack);
 	snprintf(r->actor, sizeof r->actor, "%s", m.actor);
+	snprintf(r->cls, sizeof r->cls, "%s", m.cls);
 	/* the api asks, the operator's ceiling decides */
 	r->timeout_ms = m.timeout_ms && m.timeout_ms < cfg.pack_timeout_ms ? m.timeout_ms : (uint32_t)cfg.pack_timeout_ms;
 	buf_init(&r->frame);
@@ -270,6 +301,11 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	r->start_us = now_us_mono();
 	if (sup.shutting_down) {
 		run_fail(r, "internal", "shutting down", NULL);
+		run_free(r);
+		return 0;
+	}
+	if (!pool_has_class(r->cls)) {
+		run_fail(r, "invalid_input", "no worker pool for that pack class", NULL);
 		run_free(r);
 		return 0;
 	}

@@ -132,8 +132,7 @@ char *security_report(void)
 		json_t *r = proc_report("worker", sup.workers[i].pid);
 		json_object_set_new(r, "slot", json_integer(i));
 		json_object_set_new(r, "cgroup_limits", json_string(cgroup_limits(sup.workers[i].cg)));
-		/* an idle worker has not applied its pack-class filter yet */
-		json_object_set_new(r, "seccomp_applied_at", json_string("pack start"));
+		json_object_set_new(r, "class", json_string(sup.workers[i].cls));
 		json_array_append_new(roles, r);
 	}
 	json_object_set_new(o, "processes", roles);

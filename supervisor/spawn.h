@@ -15,6 +15,7 @@ struct spawn_req {
 	int fds[SPAWN_MAX_FDS];  /* placed at 3, 4, ... */
 	int nfds;
 	int pass_admin_password; /* only the vault sees it */
+	const char *extra_env;   /* one more NAME=value, or NULL */
 };
 
 struct spawned {

@@ -509,6 +509,11 @@ void sup_spawn_proc(struct proc *p)
 		r.nfds = 2;
 	}
 	r.pass_admin_password = p->def->id == ROLE_VAULT;
+	char clsenv[64];
+	if (p->def->id == ROLE_WORKER) {
+		snprintf(clsenv, sizeof clsenv, "HELMDECK_WORKER_CLASS=%s", p->cls);
+		r.extra_env = clsenv;
+	}
 	struct spawned s;
 	if (spawn_role(&r, &s) < 0)
 		fatalx("spawn %s", p->def->name);

@@ -16,6 +16,7 @@ struct run;
 struct proc {
 	const struct role_def *def;
 	int slot;                 /* worker slot, or 0 */
+	char cls[32];             /* worker: the pack class it is confined for */
 	pid_t pid;
 	int pidns;
 	struct chan *ch;

@@ -42,7 +42,10 @@ w=$(printf '%s' "$rep" | jq -c '[.processes[] | select(.role=="worker")][0]')
 wpid=$(printf '%s' "$w" | jq -r .pid)
 is "$(printf '%s' "$w" | jq -r .no_new_privs)" true "an idle worker already has no_new_privs"
 is "$(awk '/^CapEff:/{print $2}' /proc/$wpid/status)" 0000000000000000 "and no capabilities"
-is "$(printf '%s' "$w" | jq -r .seccomp_applied_at)" "pack start" "the report says when a worker's filter goes on"
+is "$(printf '%s' "$w" | jq -r .seccomp)" filter "an idle worker is already under its class's seccomp filter"
+is "$(awk '/^Seccomp:/{print $2}' /proc/$wpid/status)" 2 "and /proc agrees"
+is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.role=="worker") | .class] | sort | unique | join(",")')" "artifact,test" \
+	"one pool per pack class"
 api_pid=$(printf '%s' "$rep" | jq -r '.processes[] | select(.role=="api") | .pid')
 [ "$(readlink /proc/$api_pid/ns/net)" != "$(readlink /proc/self/ns/net)" ]; ok $? "the api has its own network namespace (no outbound route)"
 done_testing

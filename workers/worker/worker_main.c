@@ -25,41 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define WORKER_MAX_CLASSES 8
-
-static struct {
-	char name[32];
-	struct sc_policy *pol;
-} classes[WORKER_MAX_CLASSES];
-static int nclasses;
-
-static void worker_load_policies(void)
-{
-	for (size_t i = 0; i < pack_count(); i++) {
-		const struct pack_def *p = pack_at(i);
-		int seen = 0;
-		for (int k = 0; k < nclasses; k++)
-			seen |= !strcmp(classes[k].name, p->cls);
-		if (seen)
-			continue;
-		if (nclasses == WORKER_MAX_CLASSES)
-			fatal("too many pack classes");
-		char pname[64];
-		snprintf(pname, sizeof pname, "worker-%s", p->cls);
-		snprintf(classes[nclasses].name, sizeof classes[0].name, "%s", p->cls);
-		classes[nclasses].pol = role_policy(pname);
-		nclasses++;
-	}
-}
-
-static const struct sc_policy *worker_policy_for(const char *cls)
-{
-	for (int k = 0; k < nclasses; k++)
-		if (!strcmp(classes[k].name, cls))
-			return classes[k].pol;
-	return NULL;
-}
-
+static char worker_cls[32];
 static void worker_send_result(uint32_t id, struct p_pack_result *r)
 {
 	struct buf b;
@@ -79,23 +45,16 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		return -1;
 	}
 	const struct pack_def *def = pack_find(m.pack, (int)m.version, cfg.test_packs);
-	const struct sc_policy *pol = def ? worker_policy_for(def->cls) : NULL;
 	struct p_pack_result r = {.ok = 0, .code = "invalid_input", .message = "", .detail = ""};
-	if (!def || !pol || strcmp(def->cls, m.cls)) {
-		r.message = "unknown pack";
+	/* a worker confined for one class runs only packs of that class */
+	if (!def || strcmp(def->cls, m.cls) || strcmp(def->cls, worker_cls)) {
+		r.message = "unknown pack for this worker";
 		worker_send_result(id, &r);
 		exit(0);
 	}
-	/* filesystem: beneath the artifact directory only, then seccomp last;
-	 * from here on the pack class's allowlist holds */
+	/* the seccomp filter is already on; Landlock now narrows the
+	 * filesystem to beneath this run's artifact directory */
 	confine_landlock(fd, LL_READ | LL_WRITE);
-	int listener = -1;
-	confine_seccomp(pol, &listener);
-	if (listener >= 0) {  /* none in a SECCOMP_DEBUG build: the trap logs instead */
-		chan_send(role.sup, MSG_SECCOMP_LISTENER, 0, NULL, listener);
-		close(listener);
-		chan_flush_blocking(role.sup);
-	}
 	/* the input is parsed only inside the finished sandbox */
 	json_error_t jerr;
 	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -137,7 +96,13 @@ static const struct allow_entry worker_from_sup[] = {
 int worker_main(void)
 {
 	role_init("worker");
-	worker_load_policies();
+	const char *cls = getenv("HELMDECK_WORKER_CLASS");
+	if (!cls || !*cls || strlen(cls) >= sizeof worker_cls)
+		fatal("HELMDECK_WORKER_CLASS not set");
+	snprintf(worker_cls, sizeof worker_cls, "%s", cls);
+	char pname[64];
+	snprintf(pname, sizeof pname, "worker-%s", worker_cls);
+	struct sc_policy *pol = role_policy(pname);
 	char empty[1200];
 	snprintf(empty, sizeof empty, "%s/empty", cfg.state_dir);
 	struct confine_spec s = {
@@ -150,6 +115,15 @@ int worker_main(void)
 	role_spec_ids(&s, role_table[ROLE_WORKER].uid_offset);
 	role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
 	confine_apply(&s);
+	/* seccomp last, before any work arrives; the listener lets the
+	 * supervisor name a forbidden call before it kills us */
+	int listener = -1;
+	confine_seccomp(pol, &listener);
+	if (listener >= 0) {  /* none in a SECCOMP_DEBUG build: the trap logs instead */
+		chan_send(role.sup, MSG_SECCOMP_LISTENER, 0, NULL, listener);
+		close(listener);
+		chan_flush_blocking(role.sup);
+	}
 	role_ready(NULL, 0);
 	event_base_dispatch(role.base);
 	return 0;
