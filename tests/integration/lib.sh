@@ -15,10 +15,10 @@ ok() { # ok COND-EXIT-STATUS DESCRIPTION
 	if [ "$1" -eq 0 ]; then echo "ok $T_N - $2"; else echo "not ok $T_N - $2"; T_FAIL=$((T_FAIL + 1)); fi
 }
 is() { # is GOT WANT DESCRIPTION
-	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   $3: got '$1', want '$2'" >&2; fi
 }
 like() { # like GOT GREP-ERE DESCRIPTION
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$(printf '%s' "$1" | head -c 600)'"; echo "#   want match: $2"; fi
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; echo "#   $3: got '$(printf '%s' "$1" | head -c 600)', want match: $2" >&2; fi
 }
 skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
 diag() { echo "# $*"; }
@@ -73,7 +73,8 @@ hd_stop() {
 	kill -9 "$HD_PID" 2>/dev/null
 	wait "$HD_PID" 2>/dev/null
 	HD_PID=""
-	if [ "$T_FAIL" -ne 0 ]; then diag "daemon log:"; sed 's/^/#   /' "$HD_TMP/daemon.log" | tail -60; fi
+	# on failure the daemon's log goes to stderr, which prove always shows
+	if [ "$T_FAIL" -ne 0 ]; then echo "# daemon log:" >&2; sed 's/^/#   /' "$HD_TMP/daemon.log" | tail -60 >&2; fi
 	rm -rf "$HD_TMP"
 	HD_TMP=/nonexistent
 }
