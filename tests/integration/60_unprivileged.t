@@ -9,24 +9,16 @@ if ! setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user true 2>/d
 	echo "1..0 # SKIP unprivileged user namespaces are disabled on this kernel"; exit 0
 fi
 nb="setpriv --reuid=65534 --regid=65534 --clear-groups"
-HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX); chmod 755 "$HD_TMP"
-mkdir "$HD_TMP/var" && chown 65534:65534 "$HD_TMP/var"
+HD_TMP_KEEP=$(mktemp -d /tmp/helmdeck-test.XXXXXX); chmod 755 "$HD_TMP_KEEP"
+mkdir "$HD_TMP_KEEP/var" && chown 65534:65534 "$HD_TMP_KEEP/var"
 # the build tree may sit below a directory nobody cannot enter: run copies
-mkdir "$HD_TMP/bin" && cp "$BIN/helmdeckd" "$BIN/helmdeck" "$HD_TMP/bin/" && cp -r "$HELMDECK_POLICY_DIR" "$HD_TMP/policy"
-chmod -R a+rX "$HD_TMP/bin" "$HD_TMP/policy"
-BIN=$HD_TMP/bin
-export HELMDECK_POLICY_DIR=$HD_TMP/policy
-export HELMDECK_STATE_DIR=$HD_TMP/var HELMDECK_ENABLE_TEST_PACKS=1
-HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
-export HELMDECK_ADDR=127.0.0.1:$HD_PORT; HD_URL=http://$HELMDECK_ADDR
-$nb "$BIN/helmdeckd" >/dev/null 2>"$HD_TMP/daemon.log" </dev/null &
-HD_PID=$!
-for i in $(seq 1 100); do
-	TOKEN=$($nb "$BIN/helmdeck" token mint --sub nb --scopes admin --ttl 1h 2>/dev/null) && break
-	sleep 0.1
-done
-export TOKEN
-hd_wait_ready
+mkdir "$HD_TMP_KEEP/bin" && cp "$BIN/helmdeckd" "$BIN/helmdeck" "$HD_TMP_KEEP/bin/" &&
+	cp -r "$HELMDECK_POLICY_DIR" "$HD_TMP_KEEP/policy"
+chmod -R a+rX "$HD_TMP_KEEP/bin" "$HD_TMP_KEEP/policy"
+BIN=$HD_TMP_KEEP/bin
+export HELMDECK_POLICY_DIR=$HD_TMP_KEEP/policy
+HD_RUNAS=$nb
+hd_start
 rep=$(api GET /api/v1/security)
 is "$(status)" 200 "the unprivileged daemon serves /api/v1/security"
 is "$(printf '%s' "$rep" | jq -r .uid_separation)" false "it reports no uid separation"

@@ -30,8 +30,9 @@ done_testing() {
 }
 
 HD_PID=""
+HD_RUNAS=${HD_RUNAS:-}   # e.g. "setpriv --reuid=65534 ..." to run the daemon and CLI as another user
 hd_start() { # extra env assignments may be passed as arguments
-	HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX)
+	[ -n "${HD_TMP_KEEP:-}" ] && HD_TMP=$HD_TMP_KEEP || HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX)
 	export HELMDECK_STATE_DIR=$HD_TMP/var
 	export HELMDECK_ENABLE_TEST_PACKS=1
 	for try in 1 2 3 4 5; do
@@ -39,12 +40,12 @@ hd_start() { # extra env assignments may be passed as arguments
 		export HELMDECK_ADDR=127.0.0.1:$HD_PORT
 		HD_URL=http://$HELMDECK_ADDR
 		# stdout is TAP: the daemon must never hold it (it logs to stderr)
-		env "$@" "$BIN/helmdeckd" >/dev/null 2>"$HD_TMP/daemon.log" </dev/null &
+		$HD_RUNAS env "$@" "$BIN/helmdeckd" >/dev/null 2>"$HD_TMP/daemon.log" </dev/null &
 		HD_PID=$!
 		for i in $(seq 1 100); do
 			if curl -sf "$HD_URL/healthz" >/dev/null 2>&1 && [ -S "$HELMDECK_STATE_DIR/control.sock" ]; then
 				# the vault must be up before tokens can be minted or verified
-				if TOKEN=$("$BIN/helmdeck" token mint --sub tester --scopes admin --ttl 1h 2>/dev/null); then
+				if TOKEN=$($HD_RUNAS "$BIN/helmdeck" token mint --sub tester --scopes admin --ttl 1h 2>/dev/null); then
 					export TOKEN
 					hd_wait_ready
 					return 0
