@@ -76,8 +76,46 @@ static void cg_self_v2(char *out, size_t n)
 	free(text);
 }
 
+/* Groups left by a daemon that was SIGKILLed: their processes died with it
+ * (parent-death signal), so the empty leaves and the parent can go. */
+static void cg_reap_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid;
+		char tail;
+		if (sscanf(e->d_name, "helmdeck-%d%c", &pid, &tail) != 1 || pid <= 0)
+			continue;
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			continue;  /* that daemon is alive */
+		char dir[600];
+		snprintf(dir, sizeof dir, "%s/%s", base, e->d_name);
+		DIR *sub = opendir(dir);
+		struct dirent *l;
+		while (sub && (l = readdir(sub))) {
+			if (l->d_type != DT_DIR || l->d_name[0] == '.')
+				continue;
+			char leaf[900];
+			snprintf(leaf, sizeof leaf, "%s/%s", dir, l->d_name);
+			cg_write(leaf, "cgroup.kill", "1");
+			rmdir(leaf);
+		}
+		if (sub)
+			closedir(sub);
+		if (rmdir(dir) == 0)
+			log_info("removed stale cgroup %s", dir);
+	}
+	closedir(d);
+}
+
 int cgroup_init(const char *instance)
 {
+	cg_reap_stale("/sys/fs/cgroup/unified");
+	cg_reap_stale("/sys/fs/cgroup/memory");
+	cg_reap_stale("/sys/fs/cgroup/pids");
 	if (is_cgroup2("/sys/fs/cgroup")) {
 		/* pure v2: a child of our own group; move ourselves into a leaf
 		 * so the parent may enable controllers for its children */
@@ -156,13 +194,20 @@ struct cgroup *cgroup_create(const char *name, uint64_t mem_max, uint64_t pids_m
 
 const char *cgroup_limits(const struct cgroup *cg) { return cg ? cg->limits : ""; }
 
-int cgroup_attach(struct cgroup *cg, pid_t pid)
+int cgroup_v2_fd(struct cgroup *cg)
+{
+	return cg ? open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+}
+
+int cgroup_attach(struct cgroup *cg, pid_t pid, int born_in_v2)
 {
 	if (!cg)
 		return -1;
 	char p[32];
 	snprintf(p, sizeof p, "%d", (int)pid);
-	int rc = cg_write(cg->v2, "cgroup.procs", p);
+	/* moving a process between v2 groups waits for an RCU grace period
+	 * (measured up to 24 ms here); being born there costs nothing */
+	int rc = born_in_v2 ? 0 : cg_write(cg->v2, "cgroup.procs", p);
 	if (cg->mem[0] && cg_write(cg->mem, "cgroup.procs", p) < 0)
 		rc = -1;
 	if (cg->pids[0] && cg_write(cg->pids, "cgroup.procs", p) < 0)

@@ -18,7 +18,11 @@ void cgroup_shutdown(void);
 
 /* A leaf with limits (0 = no limit). NULL when cgroups are unavailable. */
 struct cgroup *cgroup_create(const char *name, uint64_t mem_max, uint64_t pids_max);
-int cgroup_attach(struct cgroup *cg, pid_t pid);
+/* Move pid in. born_in_v2: the process was cloned straight into the v2
+ * group (CLONE_INTO_CGROUP), so only the v1 controllers remain. */
+int cgroup_attach(struct cgroup *cg, pid_t pid, int born_in_v2);
+/* A descriptor of the v2 group for clone3(CLONE_INTO_CGROUP), or -1. */
+int cgroup_v2_fd(struct cgroup *cg);
 /* Kill every process in the leaf (cgroup.kill, or SIGKILL each member). */
 int cgroup_kill(struct cgroup *cg);
 int cgroup_nprocs(struct cgroup *cg);

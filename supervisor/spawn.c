@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -71,8 +72,22 @@ static int spawn_write(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-static pid_t spawn_clone(int flags)
+static pid_t spawn_clone(int flags, int cgroup_fd, int *in_cgroup)
 {
+	*in_cgroup = 0;
+	if (cgroup_fd >= 0) {
+		struct clone_args ca;
+		memset(&ca, 0, sizeof ca);
+		ca.flags = (uint64_t)flags | CLONE_INTO_CGROUP;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)cgroup_fd;
+		pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		if (pid >= 0) {
+			*in_cgroup = 1;
+			return pid;
+		}
+		/* older kernel or no permission on the group: move it later */
+	}
 	return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
 }
 
@@ -87,14 +102,15 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	pid_t parent = getpid();
 	/* built before the clone: the child does only async-signal-safe work */
 	char **env = spawn_env(r, flags & CLONE_NEWUSER);
-	pid_t pid = spawn_clone(flags);
+	int in_cg = 0;
+	pid_t pid = spawn_clone(flags, r->cgroup_fd, &in_cg);
 	if (pid < 0 && flags) {
 		log_warn("clone with a new pid namespace failed (%s); roles share the pid namespace",
 			 strerror(errno));
 		spawn_ns_flags = flags = 0;
 		free(env);
 		env = spawn_env(r, 0);
-		pid = spawn_clone(0);
+		pid = spawn_clone(0, r->cgroup_fd, &in_cg);
 	}
 	if (pid < 0) {
 		free(env);
@@ -157,6 +173,7 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	out->pid = pid;
 	out->release_fd = rel[1];
 	out->pidns = (flags & CLONE_NEWPID) != 0;
+	out->in_cgroup = in_cg;
 	return 0;
 }
 

@@ -16,12 +16,14 @@ struct spawn_req {
 	int nfds;
 	int pass_admin_password; /* only the vault sees it */
 	const char *extra_env;   /* one more NAME=value, or NULL */
+	int cgroup_fd;           /* v2 group to be born into, or -1 */
 };
 
 struct spawned {
 	pid_t pid;
 	int release_fd;  /* write one byte to let the child exec */
 	int pidns;       /* child got its own pid namespace */
+	int in_cgroup;   /* child was born in cgroup_fd */
 };
 
 void spawn_init(void);

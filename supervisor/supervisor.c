@@ -476,7 +476,7 @@ static void sup_chan_closed(struct chan *c, enum chan_end why, const char *reaso
 				*q = '/';
 		sup_audit("ipc_violation", "system", "killed", "internal", NULL, 0, payload);
 		sup_kill_proc(p, reason);
-	} else if (!sup.shutting_down && p->pid > 0) {
+	} else if (!sup.shutting_down && p->pid > 0 && !p->reaped) {
 		/* channel gone but process alive: it is useless, end it */
 		kill(p->pid, SIGKILL);
 	}
@@ -514,13 +514,10 @@ void sup_spawn_proc(struct proc *p)
 		snprintf(clsenv, sizeof clsenv, "HELMDECK_WORKER_CLASS=%s", p->cls);
 		r.extra_env = clsenv;
 	}
-	struct spawned s;
-	if (spawn_role(&r, &s) < 0)
-		fatalx("spawn %s", p->def->name);
-	close(sv[1]);
+	static unsigned spawn_seq;
 	char cgname[64];
 	if (p->def->id == ROLE_WORKER)
-		snprintf(cgname, sizeof cgname, "worker-%d-%d", p->slot, (int)s.pid);
+		snprintf(cgname, sizeof cgname, "worker-%d-%u", p->slot, spawn_seq++);
 	else
 		snprintf(cgname, sizeof cgname, "%s", p->def->name);
 	if (!p->cg) {
@@ -528,7 +525,15 @@ void sup_spawn_proc(struct proc *p)
 		uint64_t pids = p->def->id == ROLE_WORKER ? cfg.worker_pids_max : 64;
 		p->cg = cgroup_create(cgname, mem, pids);
 	}
-	if (p->cg && cgroup_attach(p->cg, s.pid) < 0)
+	r.cgroup_fd = cgroup_v2_fd(p->cg);
+	struct spawned s;
+	int rc = spawn_role(&r, &s);
+	if (r.cgroup_fd >= 0)
+		close(r.cgroup_fd);
+	if (rc < 0)
+		fatalx("spawn %s", p->def->name);
+	close(sv[1]);
+	if (p->cg && cgroup_attach(p->cg, s.pid, s.in_cgroup) < 0)
 		log_warn("cgroup attach %s: %s", cgname, strerror(errno));
 	p->pid = s.pid;
 	p->pidns = s.pidns;
