@@ -3,7 +3,9 @@
  * reordered: (files already open) -> user namespace when unprivileged ->
  * new namespaces -> chroot -> setgroups -> setresgid -> setresuid (verified)
  * -> capabilities and bounding set dropped -> rlimits -> no_new_privs ->
- * seccomp (last; the worker defers it until it knows the pack class).
+ * Landlock -> seccomp (last). Workers apply their class's filter right after
+ * confine_apply, before they report ready; Landlock for a worker's run
+ * directory comes per run and can only narrow further.
  * As root every failure is fatal; unprivileged, a layer the kernel refuses
  * is skipped and logged so /api/v1/security can say it is missing.
  */

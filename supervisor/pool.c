@@ -343,9 +343,11 @@ void pool_worker_exited(struct proc *w, int status)
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
 			snprintf(detail, sizeof detail, "killed by seccomp (SIGSYS)");
 			run_fail(r, "sandbox_violation", "the pack attempted a forbidden system call", detail);
+#ifdef SECCOMP_DEBUG
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 159) {
-			/* SECCOMP_DEBUG build: the trap handler logged the call and left */
+			/* the trap handler logged the call and left */
 			run_fail(r, "sandbox_violation", "the pack attempted a forbidden system call (see the log)", "debug trap");
+#endif
 		} else if (w->protocol_violation) {
 			run_fail(r, "internal", "the worker broke the IPC protocol and was killed", "ipc violation");
 		} else if (WIFSIGNALED(status)) {

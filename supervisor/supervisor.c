@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -773,8 +774,13 @@ static void sup_prepare_state(void)
 		fatalx("create %s", dbdir);
 	if (root) {
 		uid_t u = cfg.uid_base + role_table[ROLE_STORE].uid_offset;
-		size_t sl = strlen(cfg.state_dir);
-		int inside = !strncmp(dbdir, cfg.state_dir, sl) && dbdir[sl] == '/';
+		/* compare resolved paths: ".." or a symlink must not pass as inside */
+		char rdb[PATH_MAX], rstate[PATH_MAX];
+		int inside = 0;
+		if (realpath(dbdir, rdb) && realpath(cfg.state_dir, rstate)) {
+			size_t sl = strlen(rstate);
+			inside = !strncmp(rdb, rstate, sl) && rdb[sl] == '/';
+		}
 		struct stat st;
 		/* never take over a directory we did not make for ourselves */
 		if (!inside && (stat(dbdir, &st) < 0 || st.st_uid != u))

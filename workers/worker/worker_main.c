@@ -1,10 +1,11 @@
 /*
- * A pack worker: started by the pool, confined (namespaces, empty root, own
- * uid, no capabilities, rlimits, no_new_privs), then idle until the
- * supervisor sends exactly one PACK_RUN with the artifact directory. Only
- * then does it know the pack class, so the class's seccomp filter goes on
- * last, right before the handler runs; its listener goes to the supervisor,
- * which names any forbidden call and kills us. One run, then exit.
+ * A pack worker: started by the pool for one pack class, confined
+ * (namespaces, empty root, own uid, no capabilities, rlimits,
+ * no_new_privs) and put under the class's seccomp filter before it reports
+ * ready; the filter's listener goes to the supervisor, which names any
+ * forbidden call and kills us. Exactly one PACK_RUN arrives with the
+ * artifact directory; Landlock narrows the filesystem to beneath it, the
+ * input is parsed, the handler runs, the result goes back, and we exit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
