@@ -8,12 +8,14 @@ void p_ready_enc(struct buf *b, const struct p_ready *m)
 {
 	buf_put_str(b, m->role);
 	buf_put_blob(b, m->pubkey, m->pubkey ? m->pubkey_len : 0);
+	buf_put_str(b, m->missing);
 }
 
 int p_ready_dec(struct cursor *c, struct p_ready *m)
 {
 	m->role = S(c);
 	m->pubkey = cursor_blob(c, &m->pubkey_len, 64);
+	m->missing = cursor_str(c, 256);
 	return cursor_end(c);
 }
 

@@ -14,7 +14,8 @@
 #define PROTO_STR_MAX 4096
 #define PROTO_BLOB_MAX (IPC_FRAME_MAX - 65536)
 
-struct p_ready { const char *role; const uint8_t *pubkey; size_t pubkey_len; };
+/* missing: the confinement layers the role could not get, comma-separated */
+struct p_ready { const char *role; const uint8_t *pubkey; size_t pubkey_len; const char *missing; };
 struct p_pack_run {
 	const char *pack, *cls, *actor, *client;
 	uint32_t version, timeout_ms, max_output;

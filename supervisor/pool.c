@@ -175,6 +175,7 @@ static int worker_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd,
 	struct p_ready r;
 	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "worker"))
 		return -1;
+	snprintf(w->self_missing, sizeof w->self_missing, "%s", r.missing);
 	w->ready = 1;
 	pool_dispatch_queue();
 	return 0;

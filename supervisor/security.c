@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/config.h"
+#include "supervisor/landlock.h"
 #include "supervisor/seccomp_policy.h"
 
 #include <jansson.h>
@@ -40,7 +41,7 @@ static void status_field(const char *status, const char *key, char *out, size_t 
 	}
 }
 
-static json_t *proc_report(const char *role, pid_t pid)
+static json_t *proc_report(const char *role, pid_t pid, const char *self_missing)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "role", json_string(role));
@@ -107,6 +108,17 @@ static json_t *proc_report(const char *role, pid_t pid)
 		json_array_append_new(missing, json_string("seccomp"));
 	if (anycap)
 		json_array_append_new(missing, json_string("capability-drop"));
+	/* what /proc cannot show (Landlock), as the process itself reported it */
+	char selfm[256];
+	snprintf(selfm, sizeof selfm, "%s", self_missing ? self_missing : "");
+	char *save = NULL;
+	for (char *t = strtok_r(selfm, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int dup = 0;
+		for (size_t i = 0; i < json_array_size(missing); i++)
+			dup |= !strcmp(json_string_value(json_array_get(missing, i)), t);
+		if (!dup)
+			json_array_append_new(missing, json_string(t));
+	}
 	json_object_set_new(o, "missing", missing);
 	return o;
 }
@@ -119,17 +131,18 @@ char *security_report(void)
 	json_object_set_new(o, "uid_separation", json_boolean(geteuid() == 0));
 	json_object_set_new(o, "cgroups", json_string(cgroup_mode()));
 	json_object_set_new(o, "seccomp_default_action", json_string(sc_policy_mode()));
+	json_object_set_new(o, "landlock_abi", json_integer(landlock_abi()));
 	json_t *roles = json_array();
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		if (i == ROLE_WORKER)
 			continue;
-		json_t *r = proc_report(role_table[i].name, sup.roles[i].pid);
+		json_t *r = proc_report(role_table[i].name, sup.roles[i].pid, sup.roles[i].self_missing);
 		json_object_set_new(r, "cgroup_limits", json_string(cgroup_limits(sup.roles[i].cg)));
 		json_object_set_new(r, "restarts", json_integer(sup.roles[i].restarts));
 		json_array_append_new(roles, r);
 	}
 	for (int i = 0; i < sup.nworkers; i++) {
-		json_t *r = proc_report("worker", sup.workers[i].pid);
+		json_t *r = proc_report("worker", sup.workers[i].pid, sup.workers[i].self_missing);
 		json_object_set_new(r, "slot", json_integer(i));
 		json_object_set_new(r, "cgroup_limits", json_string(cgroup_limits(sup.workers[i].cg)));
 		json_object_set_new(r, "class", json_string(sup.workers[i].cls));

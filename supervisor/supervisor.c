@@ -207,6 +207,7 @@ static int sup_dispatch_api_ready(struct chan *c, uint32_t id, struct cursor *cu
 	struct p_ready r;
 	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "api"))
 		return -1;
+	snprintf(((struct proc *)arg)->self_missing, sizeof ((struct proc *)arg)->self_missing, "%s", r.missing);
 	sup_role_ready(arg);
 	return 0;
 }
@@ -298,6 +299,7 @@ static int sup_dispatch_store_ready(struct chan *c, uint32_t id, struct cursor *
 	struct p_ready r;
 	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "store"))
 		return -1;
+	snprintf(((struct proc *)arg)->self_missing, sizeof ((struct proc *)arg)->self_missing, "%s", r.missing);
 	sup_role_ready(arg);
 	return 0;
 }
@@ -357,6 +359,7 @@ static int sup_dispatch_vault_ready(struct chan *c, uint32_t id, struct cursor *
 		return -1;
 	memcpy(sup.pubkey, r.pubkey, 32);
 	sup.have_pubkey = 1;
+	snprintf(((struct proc *)arg)->self_missing, sizeof ((struct proc *)arg)->self_missing, "%s", r.missing);
 	sup_role_ready(arg);
 	return 0;
 }
@@ -542,6 +545,7 @@ void sup_spawn_proc(struct proc *p)
 	p->started_ms = now_ms_mono();
 	p->protocol_violation = 0;
 	p->reaped = 0;
+	p->self_missing[0] = '\0';
 	p->killed_timeout = 0;
 	p->violation[0] = '\0';
 	p->ch = sup_attach(p, sv[0]);

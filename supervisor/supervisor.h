@@ -33,6 +33,7 @@ struct proc {
 	int killed_timeout;
 	int protocol_violation;
 	int reaped;               /* waited for: its pid may already be reused */
+	char self_missing[256];   /* layers the role reported it could not get */
 };
 
 struct sup {

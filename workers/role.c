@@ -75,7 +75,7 @@ void role_connect(const struct allow_entry *allow, size_t n)
 
 void role_ready(const uint8_t *pubkey, size_t len)
 {
-	struct p_ready r = {role.name, pubkey, len};
+	struct p_ready r = {role.name, pubkey, len, confine_missing()};
 	struct buf b;
 	buf_init(&b);
 	p_ready_enc(&b, &r);

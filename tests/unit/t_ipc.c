@@ -384,18 +384,18 @@ static void test_proto(void)
 
 	/* READY */
 	buf_init(&b);
-	struct p_ready r = {"worker", key64, 64};
+	struct p_ready r = {"worker", key64, 64, "landlock"};
 	p_ready_enc(&b, &r);
 	p = dupmem(b.data, b.len);
 	struct p_ready r2;
 	memset(&r2, 0, sizeof r2);
 	cursor_init(&c, p, b.len);
 	ok(p_ready_dec(&c, &r2) == 0 && streq(r2.role, "worker") && r2.pubkey_len == 64 &&
-	   memcmp(r2.pubkey, key64, 64) == 0, "p_ready_dec: round trip");
+	   memcmp(r2.pubkey, key64, 64) == 0 && streq(r2.missing, "landlock"), "p_ready_dec: round trip");
 	free(p);
 	check_exact("p_ready_dec", &b, d_ready);
 	buf_reset(&b);
-	struct p_ready rn = {NULL, NULL, 5};
+	struct p_ready rn = {NULL, NULL, 5, NULL};
 	p_ready_enc(&b, &rn);
 	p = dupmem(b.data, b.len);
 	cursor_init(&c, p, b.len);

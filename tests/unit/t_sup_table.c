@@ -59,7 +59,7 @@ static void pump(struct proc *p, int rounds)
 static void send_ready(int fd, enum role_id r)
 {
 	uint8_t key[32] = {1};
-	struct p_ready m = {role_table[r].name, r == ROLE_VAULT ? key : NULL, r == ROLE_VAULT ? 32 : 0};
+	struct p_ready m = {role_table[r].name, r == ROLE_VAULT ? key : NULL, r == ROLE_VAULT ? 32 : 0, ""};
 	struct buf b;
 	buf_init(&b);
 	p_ready_enc(&b, &m);
@@ -155,7 +155,7 @@ int main(void)
 	ok(attack(ROLE_WORKER, ST_READY, MSG_PACK_RESULT, &b, ""), "a worker's result with no run outstanding kills it");
 	ok(attack(ROLE_WORKER, ST_BOOT, MSG_PACK_RESULT, &b, ""), "a worker's result before READY kills it");
 	buf_reset(&b);
-	struct p_ready rd = {"api", NULL, 0};
+	struct p_ready rd = {"api", NULL, 0, ""};
 	p_ready_enc(&b, &rd);
 	ok(attack(ROLE_API, ST_READY, MSG_READY, &b, ""), "a second READY (ONCE) kills the api");
 	ok(attack(ROLE_STORE, ST_BOOT, MSG_READY, &b, ""), "a store announcing itself as the api is killed");
