@@ -126,13 +126,34 @@ static void run_free(struct run *r)
 	free(r);
 }
 
+static void rq_unlink(struct run *r)
+{
+	struct run **pp = &rq_head, *prev = NULL;
+	for (; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != r)
+			continue;
+		*pp = r->next;
+		if (rq_tail == r)
+			rq_tail = prev;
+		rq_len--;
+		return;
+	}
+}
+
 static void run_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd; (void)what;
 	struct run *r = arg;
 	struct proc *w = r->worker;
-	if (!w)
+	if (!w) {
+		/* still queued: no worker of its class became free in time */
+		rq_unlink(r);
+		char msg[256];
+		snprintf(msg, sizeof msg, "pack %s waited %u ms for a worker", r->pack, r->timeout_ms);
+		run_fail(r, "timeout", msg, "queued until timeout");
+		run_free(r);
 		return;
+	}
 	w->killed_timeout = 1;
 	char msg[256];
 	snprintf(msg, sizeof msg, "pack %s exceeded its %u ms timeout", r->pack, r->timeout_ms);
@@ -258,9 +279,6 @@ static void pool_start(struct proc *w, struct run *r)
 		sup_kill_proc(w, "send failed");
 		return;
 	}
-	r->timer = evtimer_new(sup.base, run_timeout_cb, r);
-	struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-	evtimer_add(r->timer, &tv);
 }
 
 /* First come, first served, per class: a run waits only for a worker of
@@ -321,6 +339,10 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 		rq_head = r;
 	rq_tail = r;
 	rq_len++;
+	/* the clock runs from the request, queueing included */
+	r->timer = evtimer_new(sup.base, run_timeout_cb, r);
+	struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+	evtimer_add(r->timer, &tv);
 	pool_dispatch_queue();
 	return 0;
 }

@@ -501,11 +501,24 @@ struct chan *sup_attach(struct proc *p, int fd)
 	return chan_new(sup.base, fd, p->def->name, t, n, sup_chan_closed, p);
 }
 
+/* Out of processes or descriptors is a state of the machine, not a bug:
+ * try again in a second instead of taking the whole platform down. */
+static void sup_spawn_later(struct proc *p, const char *why)
+{
+	log_warn("cannot start %s (%s): %s; retrying in 1 s", p->def->name, why, strerror(errno));
+	if (!p->restart_ev)
+		p->restart_ev = evtimer_new(sup.base, sup_restart_cb, p);
+	struct timeval tv = {1, 0};
+	evtimer_add(p->restart_ev, &tv);
+}
+
 void sup_spawn_proc(struct proc *p)
 {
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		fatalx("socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		sup_spawn_later(p, "socketpair");
+		return;
+	}
 	struct spawn_req r = {.role = p->def->name, .nfds = 1};
 	r.fds[0] = sv[1];
 	if (p->def->id == ROLE_API) {
@@ -534,8 +547,12 @@ void sup_spawn_proc(struct proc *p)
 	int rc = spawn_role(&r, &s);
 	if (r.cgroup_fd >= 0)
 		close(r.cgroup_fd);
-	if (rc < 0)
-		fatalx("spawn %s", p->def->name);
+	if (rc < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		sup_spawn_later(p, "clone");
+		return;
+	}
 	close(sv[1]);
 	if (p->cg && cgroup_attach(p->cg, s.pid, s.in_cgroup) < 0)
 		log_warn("cgroup attach %s: %s", cgname, strerror(errno));
