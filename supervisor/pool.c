@@ -198,6 +198,8 @@ static int worker_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd,
 		return -1;
 	snprintf(w->self_missing, sizeof w->self_missing, "%s", r.missing);
 	w->ready = 1;
+	log_debug("worker %d (%s) ready %llu ms after spawn", (int)w->pid, w->cls,
+		  (unsigned long long)(now_ms_mono() - w->started_ms));
 	pool_dispatch_queue();
 	return 0;
 }

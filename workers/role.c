@@ -26,14 +26,8 @@ static void role_sigterm(evutil_socket_t s, short w, void *a)
 	event_base_loopexit(role.base, NULL);
 }
 
-void role_init(const char *name)
+static void role_preload_libraries(void)
 {
-	log_init(name);
-	config_load();
-	role.name = name;
-	signal(SIGPIPE, SIG_IGN);
-	/* Libraries load config, providers and entropy lazily; do it now,
-	 * while files can still be opened, not after the root is empty. */
 	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
 	unsigned char rnd[32];
 	RAND_keep_random_devices_open(1);
@@ -45,6 +39,20 @@ void role_init(const char *name)
 	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
 	EVP_PKEY_CTX_free(kc);
 	evutil_secure_rng_init();
+}
+
+void role_init(const char *name)
+{
+	log_init(name);
+	config_load();
+	role.name = name;
+	signal(SIGPIPE, SIG_IGN);
+	/* Libraries load config, providers and entropy lazily; do it now,
+	 * while files can still be opened, not after the root is empty. A
+	 * worker skips it: it signs nothing, and it is on the hot path of
+	 * every pack call (its digests work without the config file). */
+	if (strcmp(name, "worker") != 0)
+		role_preload_libraries();
 	role.base = event_base_new();
 	if (!role.base)
 		fatal("event_base_new");
