@@ -26,7 +26,7 @@ IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c
 SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c
-ROLE_SRC   := workers/role.c workers/api/api_main.c workers/api/routes.c \
+ROLE_SRC   := workers/role.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c \
 	workers/store/store_main.c workers/store/auditdb.c workers/vault/vault_main.c \
 	workers/worker/worker_main.c workers/packs/registry.c workers/packs/jsonschema.c \
 	workers/packs/artifact.c workers/packs/testpacks.c

@@ -31,6 +31,9 @@ struct api_req {
 	json_t *audit_payload;        /* redacted later by the store */
 	char pack_error[32];
 	uint32_t awaiting;            /* reply type, 0 = none */
+	int mcp;                      /* answered as JSON-RPC (MCP) */
+	json_t *mcp_id;               /* the JSON-RPC id to answer with */
+	char mcp_method[48];
 };
 
 extern uint8_t api_pubkey[32];
@@ -40,12 +43,26 @@ void routes_handle(struct evhttp_request *req, void *arg);
 int routes_init(void);
 /* Replies: each also writes the api_call audit record. */
 void api_reply_json(struct api_req *r, int status, json_t *body /* stolen */);
+void api_reply_empty(struct api_req *r, int status);
 void api_reply_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Send a request to the supervisor and park r until the reply. */
 int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t reply_type);
 struct api_req *api_unpark(uint32_t id, uint32_t reply_type);
 void api_req_free(struct api_req *r);
+
+/* Shared by REST and MCP. */
+int require(struct api_req *r, const char *scope);
+const struct pack_def *routes_pack(size_t i, json_t **in_schema, json_t **out_schema);
+/* Validate input and send it to the pack engine; on a bad input returns -1
+ * with err filled (nothing sent). */
+int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in, char *err, size_t errlen);
+int pack_error_status(const char *code);
+int known_code(const char *code);
+
+/* MCP over streamable HTTP (mcp.c). */
+void mcp_handle(struct api_req *r);
+void mcp_pack_result(struct api_req *r, int ok, const char *code, const char *message, json_t *output);
 
 /* Replies from the supervisor, by type. */
 void routes_pack_result(struct api_req *r, struct cursor *cur);

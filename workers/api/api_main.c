@@ -78,6 +78,7 @@ void api_req_free(struct api_req *r)
 	if (!r)
 		return;
 	json_decref(r->audit_payload);
+	json_decref(r->mcp_id);
 	explicit_bzero(&r->claims, sizeof r->claims);
 	free(r);
 }
@@ -88,7 +89,7 @@ static void api_audit(struct api_req *r)
 	struct p_audit a = {
 		.ts_ms = now_unix_ms(), .duration_ms = (int64_t)((now_us_mono() - r->start_us) / 1000),
 		.status = r->status, .actor = r->authed ? r->claims.sub : "anonymous",
-		.client = r->authed ? r->claims.client : "", .event_type = "api_call", .method = r->method,
+		.client = r->authed ? r->claims.client : "", .event_type = r->mcp ? "mcp_call" : "api_call", .method = r->mcp ? r->mcp_method : r->method,
 		.path = r->path, .session_id = "", .pack = r->pack ? r->pack->name : "",
 		.outcome = r->status < 400 ? "ok" : "error", .error_code = r->pack_error,
 		.payload = (const uint8_t *)payload, .payload_len = payload ? strlen(payload) : 0,
@@ -126,6 +127,15 @@ void api_reply_json(struct api_req *r, int status, json_t *body)
 	json_decref(body);
 	if (strcmp(r->path, "/healthz"))
 		api_audit(r);
+	api_req_free(r);
+}
+
+void api_reply_empty(struct api_req *r, int status)
+{
+	r->status = status;
+	if (r->req)
+		evhttp_send_reply(r->req, status, NULL, NULL);
+	api_audit(r);
 	api_req_free(r);
 }
 

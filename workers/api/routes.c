@@ -85,7 +85,7 @@ static int scope_ok(const jwt_claims *c, const char *scope)
 }
 
 /* 0 when the bearer token is valid and holds the scope; otherwise replied. */
-static int require(struct api_req *r, const char *scope)
+int require(struct api_req *r, const char *scope)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
@@ -298,14 +298,30 @@ static void h_pack_call(struct api_req *r, const char *rest)
 	if (!in)
 		return;
 	r->audit_payload = json_pack("{s:O}", "input", in);
+	char err[600];
+	if (routes_pack_dispatch(r, p, in, err, sizeof err) < 0)
+		api_reply_error(r, 400, "invalid_input", "%s", err);
+	json_decref(in);
+}
+
+const struct pack_def *routes_pack(size_t i, json_t **in_schema, json_t **out_schema)
+{
+	if (i >= pack_count())
+		return NULL;
+	*in_schema = schemas[i].in;
+	*out_schema = schemas[i].out;
+	return pack_at(i);
+}
+
+int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in, char *errbuf, size_t errlen)
+{
+	r->pack = p;
 	js_error err;
 	if (jsonschema_validate(schemas[pack_index(p)].in, in, &err) < 0) {
-		json_decref(in);
-		api_reply_error(r, 400, "invalid_input", "input%s%s: %s", err.path[0] ? " at " : "", err.path, err.msg);
-		return;
+		snprintf(errbuf, errlen, "input%s%s: %s", err.path[0] ? " at " : "", err.path, err.msg);
+		return -1;
 	}
 	char *s = json_dumps(in, JSON_COMPACT);
-	json_decref(in);
 	if (!s)
 		fatal("json_dumps");
 	struct p_pack_run m = {
@@ -316,13 +332,19 @@ static void h_pack_call(struct api_req *r, const char *rest)
 	struct buf b;
 	buf_init(&b);
 	p_pack_run_enc(&b, &m);
-	if (api_park(r, MSG_PACK_RUN, &b, MSG_PACK_RESULT) < 0)
-		api_reply_error(r, 503, "internal", "too many requests in flight");
+	int rc = api_park(r, MSG_PACK_RUN, &b, MSG_PACK_RESULT);
 	buf_free(&b);
 	free(s);
+	if (rc < 0) {
+		if (r->mcp)
+			mcp_pack_result(r, 0, "internal", "too many requests in flight", NULL);
+		else
+			api_reply_error(r, 503, "internal", "too many requests in flight");
+	}
+	return 0;
 }
 
-static int pack_error_status(const char *code)
+int pack_error_status(const char *code)
 {
 	static const struct { const char *code; int status; } map[] = {
 		{"invalid_input", 400}, {"invalid_output", 502}, {"schema_mismatch", 422},
@@ -336,7 +358,7 @@ static int pack_error_status(const char *code)
 	return 500;
 }
 
-static int known_code(const char *code)
+int known_code(const char *code)
 {
 	return pack_error_status(code) != 500 || !strcmp(code, "internal");
 }
@@ -353,7 +375,10 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 		/* a worker is not trusted to invent error codes */
 		const char *code = known_code(res.code) ? res.code : "internal";
 		snprintf(r->pack_error, sizeof r->pack_error, "%s", code);
-		api_reply_error(r, pack_error_status(code), code, "%s", res.message[0] ? res.message : code);
+		if (r->mcp)
+			mcp_pack_result(r, 0, code, res.message[0] ? res.message : code, NULL);
+		else
+			api_reply_error(r, pack_error_status(code), code, "%s", res.message[0] ? res.message : code);
 		return;
 	}
 	json_error_t je;
@@ -362,11 +387,17 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 	if (!out || jsonschema_validate(schemas[pack_index(p)].out, out, &err) < 0) {
 		json_decref(out);
 		snprintf(r->pack_error, sizeof r->pack_error, "invalid_output");
-		if (!out)
+		if (r->mcp)
+			mcp_pack_result(r, 0, "invalid_output", "the pack produced output that breaks its schema", NULL);
+		else if (!out)
 			api_reply_error(r, 502, "invalid_output", "pack %s produced output that is not JSON", p->name);
 		else
 			api_reply_error(r, 502, "invalid_output", "pack %s produced output that breaks its schema: %s%s%s",
 					p->name, err.path, err.path[0] ? " " : "", err.msg);
+		return;
+	}
+	if (r->mcp) {
+		mcp_pack_result(r, 1, "", "", out);
 		return;
 	}
 	json_t *arts = json_loadb((const char *)res.artifacts, res.artifacts_len, 0, &je);
@@ -512,6 +543,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		h_audit(r);
 	else if (!strcmp(path, "/api/v1/security") && get)
 		h_security(r);
+	else if (!strcmp(path, "/api/v1/mcp"))
+		mcp_handle(r);
 	else if (!strcmp(path, "/healthz") || !strcmp(path, "/version") || !strcmp(path, "/api/v1/auth/login") ||
 		 !strcmp(path, "/api/v1/packs") || !strncmp(path, packs, sizeof packs - 1) ||
 		 !strcmp(path, "/api/v1/audit") || !strcmp(path, "/api/v1/security"))
