@@ -50,6 +50,9 @@ BINS := bin/helmdeckd bin/helmdeck
 ifneq ($(BUILD),build)
   BINS := $(BUILD)/bin/helmdeckd $(BUILD)/bin/helmdeck
 endif
+ifneq ($(wildcard bridge/helmdeck-mcp.c),)
+  BINS += $(dir $(firstword $(BINS)))helmdeck-mcp
+endif
 
 .PHONY: all deps run test check bench fuzz clean unit integration
 
@@ -68,6 +71,11 @@ bin/helmdeckd $(BUILD)/bin/helmdeckd: $(DAEMON_OBJ)
 bin/helmdeck $(BUILD)/bin/helmdeck: $(CLI_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# the stdio bridge: no privileges, nothing but libcurl and jansson
+bin/helmdeck-mcp $(BUILD)/bin/helmdeck-mcp: bridge/helmdeck-mcp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) -o $@ $< -lcurl -ljansson
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(patsubst %.c,$(BUILD)/obj/%.o,$$($$*_SRC))

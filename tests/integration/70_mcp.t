@@ -59,6 +59,20 @@ sleep 0.3
 like "$(api GET '/api/v1/audit?event_type=mcp_call&limit=100' | jq -r '[.events[].method] | join(" ")')" 'tools/call' "MCP calls are audited as mcp_call with the method"
 is "$(curl -s "$HD_URL/healthz")" '{"status":"ok"}' "the api still serves after the protocol abuse"
 
+# what the bridge and the clients' setup screens ask for
+is "$(curl -s "$HD_URL/api/v1/bridge/version" | jq -r '.platform_version != null and .min_recommended != null')" true \
+	"GET /api/v1/bridge/version needs no token"
+for c in claude-code claude-desktop gemini-cli openclaw hermes-agent; do
+	out=$(api GET "/api/v1/connect/$c?url=http://10.1.2.3:3000/&token=T0K")
+	is "$(status)" 200 "GET /api/v1/connect/$c"
+	like "$(printf '%s' "$out" | jq -c .config)" '10\.1\.2\.3:3000' "the $c snippet points at the given url"
+done
+like "$(api GET /api/v1/connect/claude-code | jq -r .config)" '^claude mcp add --transport http helmdeck http://.*/api/v1/mcp --header "Authorization: Bearer <token' \
+	"without ?token= a placeholder stands in for the secret"
+is "$(api GET /api/v1/connect/claude-desktop?token=T0K | jq -r .config.mcpServers.helmdeck.env.HELMDECK_TOKEN)" T0K "claude-desktop runs helmdeck-mcp with the token in its env"
+api GET /api/v1/connect/unknown-client >/dev/null
+is "$(status)" 404 "an unknown client -> 404"
+
 # the official SDK, when node and the npm registry are reachable
 SDK=$ROOT/build/mcp-sdk
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -509,6 +509,78 @@ void routes_security(struct api_req *r, struct cursor *cur)
 	api_reply_json(r, 200, o);
 }
 
+/* The stdio bridge asks this (without a token) to warn when it is too old. */
+static void h_bridge_version(struct api_req *r)
+{
+	api_reply_json(r, 200, json_pack("{s:s,s:s}", "platform_version", HELMDECK_VERSION, "min_recommended", "0.1.0"));
+}
+
+/* Ready-to-paste MCP client configuration. The token is the caller's only
+ * when they pass it as ?token=; otherwise a placeholder stands in. */
+static void h_connect(struct api_req *r, const char *client)
+{
+	if (require(r, "packs:read") < 0)
+		return;
+	struct evkeyvalq q;
+	TAILQ_INIT(&q);
+	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	if (qs && evhttp_parse_query_str(qs, &q) < 0) {
+		api_reply_error(r, 400, "invalid_input", "malformed query string");
+		return;
+	}
+	const char *url = evhttp_find_header(&q, "url");
+	const char *tok = evhttp_find_header(&q, "token");
+	char base[512];
+	if (url && (strlen(url) > 400 || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))) {
+		evhttp_clear_headers(&q);
+		api_reply_error(r, 400, "invalid_input", "url must be an http(s) URL of at most 400 characters");
+		return;
+	}
+	snprintf(base, sizeof base, "%s", url ? url : "");
+	if (!url)
+		snprintf(base, sizeof base, "http://%s", cfg.addr);
+	size_t bl = strlen(base);
+	while (bl && base[bl - 1] == '/')
+		base[--bl] = '\0';
+	char token[2048];
+	snprintf(token, sizeof token, "%s", tok && strlen(tok) < sizeof token ? tok : "<token from `helmdeck token mint`>");
+	evhttp_clear_headers(&q);
+	char mcp[600], auth[2100];
+	snprintf(mcp, sizeof mcp, "%s/api/v1/mcp", base);
+	snprintf(auth, sizeof auth, "Bearer %s", token);
+	json_t *cfgj = NULL;
+	const char *kind = "json", *where = "", *status = "";
+	if (!strcmp(client, "claude-code")) {
+		kind = "shell";
+		where = "run in a shell";
+		status = "verified against this server's streamable HTTP endpoint with the official TypeScript SDK; the claude CLI itself was not run here";
+		cfgj = json_sprintf("claude mcp add --transport http helmdeck %s --header \"Authorization: %s\"", mcp, auth);
+	} else if (!strcmp(client, "claude-desktop")) {
+		where = "claude_desktop_config.json (stdio through helmdeck-mcp)";
+		status = "bridge verified with the official SDK's stdio transport; Claude Desktop itself was not run here";
+		cfgj = json_pack("{s:{s:{s:s,s:{s:s,s:s}}}}", "mcpServers", "helmdeck", "command", "helmdeck-mcp", "env",
+				 "HELMDECK_URL", base, "HELMDECK_TOKEN", token);
+	} else if (!strcmp(client, "gemini-cli")) {
+		where = "~/.gemini/settings.json";
+		status = "format from the Gemini CLI documentation; not run here";
+		cfgj = json_pack("{s:{s:{s:s,s:{s:s}}}}", "mcpServers", "helmdeck", "httpUrl", mcp, "headers",
+				 "Authorization", auth);
+	} else if (!strcmp(client, "openclaw") || !strcmp(client, "hermes-agent")) {
+		where = "the client's MCP server list (stdio through helmdeck-mcp)";
+		status = "unverified: generic stdio form; this client was not run here";
+		cfgj = json_pack("{s:{s:{s:s,s:[],s:{s:s,s:s}}}}", "mcpServers", "helmdeck", "command", "helmdeck-mcp",
+				 "args", "env", "HELMDECK_URL", base, "HELMDECK_TOKEN", token);
+	} else {
+		api_reply_error(r, 404, "not_found", "no snippet for %s (claude-code, claude-desktop, gemini-cli, openclaw, hermes-agent)", client);
+		return;
+	}
+	json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:o}", "client", client, "format", kind, "where", where, "status", status,
+				 "config", cfgj);
+	explicit_bzero(token, sizeof token);
+	explicit_bzero(auth, sizeof auth);
+	api_reply_json(r, 200, body);
+}
+
 void routes_handle(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
@@ -545,6 +617,10 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		h_security(r);
 	else if (!strcmp(path, "/api/v1/mcp"))
 		mcp_handle(r);
+	else if (!strcmp(path, "/api/v1/bridge/version") && get)
+		h_bridge_version(r);
+	else if (!strncmp(path, "/api/v1/connect/", 16) && get && strlen(path + 16) < 64)
+		h_connect(r, path + 16);
 	else if (!strcmp(path, "/healthz") || !strcmp(path, "/version") || !strcmp(path, "/api/v1/auth/login") ||
 		 !strcmp(path, "/api/v1/packs") || !strncmp(path, packs, sizeof packs - 1) ||
 		 !strcmp(path, "/api/v1/audit") || !strcmp(path, "/api/v1/security"))
