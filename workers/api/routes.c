@@ -429,17 +429,25 @@ static int64_t parse_time_ms(const char *s, int *ok)
 	return 0;
 }
 
+/* The query string as key/value pairs; on a malformed one, replied 400. */
+static int read_query(struct api_req *r, struct evkeyvalq *q)
+{
+	TAILQ_INIT(q);
+	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	if (qs && evhttp_parse_query_str(qs, q) < 0) {
+		api_reply_error(r, 400, "invalid_input", "malformed query string");
+		return -1;
+	}
+	return 0;
+}
+
 static void h_audit(struct api_req *r)
 {
 	if (require(r, "audit:read") < 0)
 		return;
 	struct evkeyvalq q;
-	TAILQ_INIT(&q);
-	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-	if (qs && evhttp_parse_query_str(qs, &q) < 0) {
-		api_reply_error(r, 400, "invalid_input", "malformed query string");
+	if (read_query(r, &q) < 0)
 		return;
-	}
 	int ok1, ok2;
 	struct p_audit_query m = {
 		.from_ms = parse_time_ms(evhttp_find_header(&q, "from"), &ok1),
@@ -522,12 +530,8 @@ static void h_connect(struct api_req *r, const char *client)
 	if (require(r, "packs:read") < 0)
 		return;
 	struct evkeyvalq q;
-	TAILQ_INIT(&q);
-	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-	if (qs && evhttp_parse_query_str(qs, &q) < 0) {
-		api_reply_error(r, 400, "invalid_input", "malformed query string");
+	if (read_query(r, &q) < 0)
 		return;
-	}
 	const char *url = evhttp_find_header(&q, "url");
 	const char *tok = evhttp_find_header(&q, "token");
 	char base[512];
