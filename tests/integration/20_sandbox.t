@@ -13,9 +13,13 @@ is "$(pack test.syscall '{"call":"openat"}' | jq -r '.output.result >= 0')" true
 out=$(pack test.syscall '{"call":"open_etc_passwd"}')
 is "$(printf '%s' "$out" | jq -r '.output.result,.output.errno' | tr '\n' ' ')" "-1 2 " "/etc/passwd does not exist in the worker's root"
 
-out=$(pack test.syscall '{"call":"escape_dotdot"}')
-is "$(printf '%s' "$out" | jq -r '.output.result,.output.errno' | tr '\n' ' ')" "-1 13 " \
-	"climbing out of the artifact directory with .. is refused (Landlock, EACCES)"
+if [ "$(api GET /api/v1/security | jq -r .landlock_abi)" -ge 1 ]; then
+	out=$(pack test.syscall '{"call":"escape_dotdot"}')
+	is "$(printf '%s' "$out" | jq -r '.output.result,.output.errno' | tr '\n' ' ')" "-1 13 " \
+		"climbing out of the artifact directory with .. is refused (Landlock, EACCES)"
+else
+	skip "the kernel has no Landlock: the .. escape from the artifact descriptor is not closed here (reported as a missing layer)"
+fi
 
 for c in socket ptrace mount execve fork; do
 	out=$(pack test.syscall "{\"call\":\"$c\"}")

@@ -32,7 +32,11 @@ for role in api store vault; do
 	is "$(awk '/^Seccomp:/{print $2}' /proc/$pid/status)" 2 "$role is under a seccomp filter"
 	is "$(printf '%s' "$p" | jq -r .chroot)" true "$role is in its own root"
 done
-is "$(pack test.syscall '{"call":"escape_dotdot"}' | jq -r .output.errno)" 13 "a worker still cannot climb out of the artifact directory"
+if [ "$(printf '%s' "$rep" | jq -r .landlock_abi)" -ge 1 ]; then
+	is "$(pack test.syscall '{"call":"escape_dotdot"}' | jq -r .output.errno)" 13 "a worker still cannot climb out of the artifact directory"
+else
+	skip "the kernel has no Landlock"
+fi
 is "$(pack test.syscall '{"call":"socket"}' | jq -r .error)" sandbox_violation "forbidden calls still kill the worker"
 is "$(pack artifact.put '{"name":"n","content":"x"}' | jq -r '.output.size')" 1 "packs work unprivileged"
 done_testing
