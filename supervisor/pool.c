@@ -77,15 +77,13 @@ void pool_init(void)
 		fatalx("open %s", p);
 }
 
-static void sup_spawn_worker(struct proc *p);
-
 void pool_fill(void)
 {
 	if (sup.shutting_down)
 		return;
 	for (int i = 0; i < sup.nworkers; i++)
 		if (sup.workers[i].pid <= 0)
-			sup_spawn_worker(&sup.workers[i]);
+			sup_spawn_proc(&sup.workers[i]);
 }
 
 static void run_answer(struct run *r, const struct p_pack_result *res)
@@ -246,11 +244,6 @@ const struct allow_entry worker_allow[] = {
 	{MSG_PACK_RESULT, AL_ONCE, worker_result},
 };
 const size_t worker_allow_n = sizeof worker_allow / sizeof worker_allow[0];
-
-static void sup_spawn_worker(struct proc *p)
-{
-	sup_spawn_proc(p);
-}
 
 static struct proc *pool_idle(const char *cls)
 {

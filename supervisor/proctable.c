@@ -30,10 +30,10 @@ static const struct role_route worker_routes[] = {
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 
 const struct role_def role_table[ROLE_COUNT] = {
-	[ROLE_API] = {ROLE_API, "api", api_main, 1, 1, api_routes, N(api_routes)},
-	[ROLE_STORE] = {ROLE_STORE, "store", store_main, 2, 1, store_routes, N(store_routes)},
-	[ROLE_VAULT] = {ROLE_VAULT, "vault", vault_main, 3, 1, vault_routes, N(vault_routes)},
-	[ROLE_WORKER] = {ROLE_WORKER, "worker", worker_main, 4, 0, worker_routes, N(worker_routes)},
+	[ROLE_API] = {ROLE_API, "api", api_main, 1, api_routes, N(api_routes)},
+	[ROLE_STORE] = {ROLE_STORE, "store", store_main, 2, store_routes, N(store_routes)},
+	[ROLE_VAULT] = {ROLE_VAULT, "vault", vault_main, 3, vault_routes, N(vault_routes)},
+	[ROLE_WORKER] = {ROLE_WORKER, "worker", worker_main, 4, worker_routes, N(worker_routes)},
 };
 
 const struct role_def *role_by_name(const char *name)

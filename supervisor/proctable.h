@@ -21,7 +21,6 @@ struct role_def {
 	const char *name;
 	int (*entry)(void);         /* runs after exec as `helmdeckd -R name` */
 	unsigned uid_offset;        /* uid = HELMDECK_UID_BASE + offset */
-	int singleton;              /* one instance, restarted with backoff */
 	const struct role_route *routes;
 	int nroutes;
 };
