@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 extern char **environ;
 
 struct slot {
@@ -34,24 +36,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, long n, double p)
-{
-	if (n <= 0)
-		return 0;
-	long k = (long)((p / 100.0) * (double)n + 0.999999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return v[k - 1];
 }
 
 static long num(const char *s)

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 #define SEQ_TOKEN "@SEQ@"
 #define SEQ_DIGITS 16
 #define MAX_HEADERS 16
@@ -182,25 +184,6 @@ static void *client(void *arg)
 	free(body);
 	free(r);
 	return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* nearest rank: the smallest value with at least p% of samples <= it */
-static double pct(const double *v, long n, double p)
-{
-	if (n <= 0)
-		return 0;
-	long k = (long)((p / 100.0) * (double)n + 0.999999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return v[k - 1];
 }
 
 static char *slurp(const char *path, size_t *len)

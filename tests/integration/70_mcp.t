@@ -74,12 +74,8 @@ api GET /api/v1/connect/unknown-client >/dev/null
 is "$(status)" 404 "an unknown client -> 404"
 
 # the official SDK, when node and the npm registry are reachable
-SDK=$ROOT/build/mcp-sdk
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	skip "official MCP SDK: node/npm not installed"
-elif [ ! -d "$SDK/node_modules/@modelcontextprotocol/sdk" ] &&
-	! (mkdir -p "$SDK" && cd "$SDK" && timeout 180 npm install --silent --no-audit --no-fund @modelcontextprotocol/sdk@1.32.2 >/dev/null 2>&1); then
-	skip "official MCP SDK: npm install @modelcontextprotocol/sdk@1.32.2 failed (no registry?)"
+if ! SDK=$(mcp_sdk); then
+	skip "official MCP SDK: $SDK"
 else
 	cp "$ROOT/tests/mcp/sdk_client.mjs" "$SDK/"
 	out=$(cd "$SDK" && HD_URL=$HD_URL TOKEN=$TOKEN timeout 60 node sdk_client.mjs 2>"$HD_TMP/sdk.err")

@@ -108,12 +108,8 @@ diag "the daemon on the same state dir, and the session id is internal to the br
 skip "session recovery after a server restart (needs hd_start on the same state dir)"
 
 # the official SDK over stdio, when node and the npm registry are reachable
-SDK=$ROOT/build/mcp-sdk
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	skip "official MCP SDK over stdio: node/npm not installed"
-elif [ ! -d "$SDK/node_modules/@modelcontextprotocol/sdk" ] &&
-	! (mkdir -p "$SDK" && cd "$SDK" && timeout 180 npm install --silent --no-audit --no-fund @modelcontextprotocol/sdk@1.32.2 >/dev/null 2>&1); then
-	skip "official MCP SDK over stdio: npm install @modelcontextprotocol/sdk@1.32.2 failed (no registry?)"
+if ! SDK=$(mcp_sdk); then
+	skip "official MCP SDK over stdio: $SDK"
 else
 	cp "$ROOT/tests/mcp/sdk_stdio_client.mjs" "$SDK/"
 	out=$(cd "$SDK" && HD_BRIDGE=$BRIDGE HELMDECK_URL=$HD_URL HELMDECK_TOKEN=$TOKEN timeout 60 node sdk_stdio_client.mjs 2>"$HD_TMP/sdk.err")

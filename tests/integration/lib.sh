@@ -106,4 +106,20 @@ survivors() {
 	done
 	printf '%s' "$left"
 }
+# The official MCP SDK from npm, installed once into build/mcp-sdk and shared
+# by the MCP tests. Prints its directory, or the reason it is unavailable
+# (and returns 1).
+MCP_SDK_VERSION=1.32.2
+mcp_sdk() {
+	sdk=$(cd "$(dirname "$0")/../.." && pwd)/build/mcp-sdk
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "node/npm not installed"; return 1
+	fi
+	if [ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ] &&
+		! (mkdir -p "$sdk" && cd "$sdk" && timeout 180 npm install --silent --no-audit --no-fund \
+			"@modelcontextprotocol/sdk@$MCP_SDK_VERSION" >/dev/null 2>&1); then
+		echo "npm install @modelcontextprotocol/sdk@$MCP_SDK_VERSION failed (no registry?)"; return 1
+	fi
+	echo "$sdk"
+}
 sanitized() { [ "${HELMDECK_SANITIZED:-0}" = 1 ]; }
