@@ -21,23 +21,33 @@ endif
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN)
 LIBS    := -levent -ljansson -lcrypto -lsqlite3 -lseccomp -lcap
 
-COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c
+COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c common/utf8.c
 IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c
 SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
-	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c
+	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c \
+	supervisor/workspace.c supervisor/sandbox_root.c
+# the workspace packs: fs class (descriptor-relative file ops) and exec class
+# (processes in a per-invocation root)
+PACK_WS_SRC := workers/packs/wsutil.c workers/packs/fs.c workers/packs/exec_packs.c \
+	workers/packs/exec_run.c workers/packs/repo_context.c
 ROLE_SRC   := workers/role.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c \
 	workers/store/store_main.c workers/store/auditdb.c workers/vault/vault_main.c \
 	workers/worker/worker_main.c workers/packs/registry.c workers/packs/jsonschema.c \
-	workers/packs/artifact.c workers/packs/testpacks.c
+	workers/packs/artifact.c workers/packs/testpacks.c $(PACK_WS_SRC)
 CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
 
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
 
-UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table
+UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
+t_utf8_SRC             := common/utf8.c common/util.c common/log.c
+t_fs_SRC               := workers/packs/fs.c workers/packs/wsutil.c workers/packs/jsonschema.c \
+	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/utf8.c common/b64.c
+t_exec_SRC             := workers/packs/exec_packs.c workers/packs/exec_run.c workers/packs/repo_context.c \
+	workers/packs/wsutil.c workers/packs/jsonschema.c common/util.c common/log.c common/utf8.c
 t_jwt_SRC              := common/jwt.c common/b64.c common/util.c common/log.c
 t_jsonschema_SRC       := workers/packs/jsonschema.c
 t_jsonschema_suite_SRC := workers/packs/jsonschema.c

@@ -28,6 +28,8 @@ void p_pack_run_enc(struct buf *b, const struct p_pack_run *m)
 	buf_put_u32(b, m->max_output);
 	buf_put_str(b, m->actor);
 	buf_put_str(b, m->client);
+	buf_put_str(b, m->workspace ? m->workspace : "");
+	buf_put_str(b, m->remote ? m->remote : "");
 	buf_put_blob(b, m->input, m->input_len);
 }
 
@@ -40,6 +42,8 @@ int p_pack_run_dec(struct cursor *c, struct p_pack_run *m)
 	m->max_output = cursor_u32(c);
 	m->actor = S(c);
 	m->client = S(c);
+	m->workspace = S(c);
+	m->remote = S(c);
 	m->input = cursor_blob(c, &m->input_len, PROTO_BLOB_MAX);
 	return cursor_end(c);
 }

@@ -18,11 +18,16 @@
 struct p_ready { const char *role; const uint8_t *pubkey; size_t pubkey_len; const char *missing; };
 struct p_pack_run {
 	const char *pack, *cls, *actor, *client;
+	/* workspace packs: the clone_path handle, and the git remote the
+	 * caller named ("" when none); the supervisor resolves both */
+	const char *workspace, *remote;
 	uint32_t version, timeout_ms, max_output;
 	const uint8_t *input; size_t input_len;
 };
 struct p_pack_result {
 	uint32_t ok;
+	/* detail: "pack:<text>" was written by the pack and is shown to the
+	 * caller; anything else is the supervisor's note for the audit log */
 	const char *code, *message, *detail;
 	const uint8_t *output; size_t output_len;
 	const uint8_t *artifacts; size_t artifacts_len;

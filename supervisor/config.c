@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,51 @@ static int64_t env_int(const char *name, int64_t def, int64_t min, int64_t max)
 	if (*end || x < min || x > max)
 		fatal("%s=%s: expected an integer in [%lld, %lld]", name, v, (long long)min, (long long)max);
 	return x;
+}
+
+/* Bytes with an optional k/m/g suffix (powers of 1024). */
+static uint64_t env_size(const char *name, uint64_t def, uint64_t min, uint64_t max)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	int shift = 0;
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20;
+	else if (*end == 'g' || *end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno || end == v || *end || v[0] == '-' || x > (max >> shift) || (x << shift) < min)
+		fatal("%s=%s: expected a size in bytes (suffix k, m or g) in [%llu, %llu]", name, v,
+		      (unsigned long long)min, (unsigned long long)max);
+	return (uint64_t)x << shift;
+}
+
+/* HELMDECK_REPO_ROOTS: colon-separated absolute directories, resolved now so
+ * a later symlink swap cannot move them. */
+static void config_repo_roots(void)
+{
+	const char *v = getenv("HELMDECK_REPO_ROOTS");
+	if (!v || !*v)
+		return;
+	char *copy = xstrdup(v), *save = NULL;
+	for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+		if (t[0] != '/')
+			fatal("HELMDECK_REPO_ROOTS: %s is not an absolute path", t);
+		if (cfg.nrepo_roots == CONFIG_MAX_REPO_ROOTS)
+			fatal("HELMDECK_REPO_ROOTS: at most %d directories", CONFIG_MAX_REPO_ROOTS);
+		char real[PATH_MAX];
+		if (!realpath(t, real))
+			fatalx("HELMDECK_REPO_ROOTS: %s", t);
+		snprintf(cfg.repo_roots[cfg.nrepo_roots++], sizeof cfg.repo_roots[0], "%s", real);
+	}
+	free(copy);
 }
 
 static void abspath(char *out, size_t n, const char *p)
@@ -81,6 +127,15 @@ void config_load(void)
 	cfg.worker_pids_max = (uint64_t)env_int("HELMDECK_WORKER_PIDS", 64, 1, 1 << 20);
 	cfg.test_packs = (int)env_int("HELMDECK_ENABLE_TEST_PACKS", 0, 0, 1);
 	snprintf(cfg.issuer, sizeof cfg.issuer, "helmdeck");
+	const char *wt = getenv("HELMDECK_WORKSPACE_TTL");
+	cfg.workspace_ttl_ms = wt && *wt ? parse_duration_ms(wt) : 24ll * 3600 * 1000;
+	if (cfg.workspace_ttl_ms < 1000 || cfg.workspace_ttl_ms > 365ll * 24 * 3600 * 1000)
+		fatal("HELMDECK_WORKSPACE_TTL=%s: expected a duration between 1s and 365d", wt);
+	cfg.workspace_max_bytes = env_size("HELMDECK_WORKSPACE_MAX_BYTES", 1ull << 30, 1ull << 20, 1ull << 40);
+	config_repo_roots();
+	cfg.exec_workers = (int)env_int("HELMDECK_EXEC_WORKERS", 4, 1, 64);
+	cfg.exec_mem_max = env_size("HELMDECK_EXEC_MEMORY", 1ull << 30, 64ull << 20, 1ull << 40);
+	cfg.exec_pids_max = (uint64_t)env_int("HELMDECK_EXEC_PIDS", 256, 8, 1 << 20);
 }
 
 void config_export(void)

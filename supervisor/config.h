@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define CONFIG_MAX_REPO_ROOTS 8
+
 struct config {
 	char state_dir[1024];
 	char db_path[1024];
@@ -19,6 +21,14 @@ struct config {
 	uint64_t worker_mem_max;
 	uint64_t worker_pids_max;
 	int test_packs;
+	/* workspaces (code-edit packs) */
+	int64_t workspace_ttl_ms;
+	uint64_t workspace_max_bytes;
+	char repo_roots[CONFIG_MAX_REPO_ROOTS][1024];  /* where local remotes may live */
+	int nrepo_roots;
+	int exec_workers;          /* concurrent exec-class sandboxes */
+	uint64_t exec_mem_max;
+	uint64_t exec_pids_max;
 	char issuer[64];
 };
 

@@ -137,7 +137,17 @@ int confine_apply(const struct confine_spec *s)
 
 	int skip_chroot = 0;
 	int have_mntns = s->unshare_flags & CLONE_NEWNS && !strstr(confine_missing_buf, "namespaces");
-	if (s->chroot_dir && s->nbinds > 0 && have_mntns) {
+	if (s->root) {
+		/* no host root view is ever acceptable for running commands */
+		if (!have_mntns)
+			fatal("the exec sandbox needs a mount namespace");
+		char miss[64] = "";
+		if (sandbox_root_enter(s->root, miss, sizeof miss) < 0)
+			fatalx("build the exec sandbox root");
+		if (miss[0])
+			confine_note_missing(miss);
+		skip_chroot = 1;
+	} else if (s->chroot_dir && s->nbinds > 0 && have_mntns) {
 		if (mount("tmpfs", s->chroot_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0)
 			fatalx("mount tmpfs root");
 		for (int i = 0; i < s->nbinds; i++) {
@@ -211,6 +221,15 @@ int confine_apply(const struct confine_spec *s)
 
 	if (s->landlock_deny_all)
 		confine_landlock(-1, 0);
+	if (s->root && landlock_abi() >= 1) {
+		unsigned applied = 0;
+		if (sandbox_root_landlock(s->root, &applied) < 0)
+			fatalx("landlock for the exec sandbox");
+		if (!(applied & LL_DENY_TCP))
+			confine_note_missing("landlock-net");
+		if (!(applied & LL_SCOPE))
+			confine_note_missing("landlock-scope");
+	}
 	if (s->policy)
 		confine_seccomp(s->policy, NULL);
 	return 0;

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "supervisor/sandbox_root.h"
 #include "supervisor/seccomp_policy.h"
 
 #define CONFINE_MAX_RLIMITS 8
@@ -32,6 +33,9 @@ struct confine_spec {
 	struct { int res; rlim_t max; } rlimits[CONFINE_MAX_RLIMITS];
 	int nrlimits;
 	int landlock_deny_all;           /* no filesystem access at all (Landlock) */
+	/* exec class: a root built around the run's workspace instead of the
+	 * empty chroot, with its own Landlock rules */
+	const struct sandbox_root *root;
 	const struct sc_policy *policy;  /* NULL: caller applies later */
 };
 

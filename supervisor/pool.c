@@ -7,12 +7,17 @@
 #define _GNU_SOURCE
 #include "supervisor.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
+#include "supervisor/seccomp_policy.h"
+#include "supervisor/spawn.h"
+#include "supervisor/workspace.h"
 #include "workers/packs/registry.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -38,6 +43,13 @@ struct run {
 	struct event *timer;
 	struct proc *worker;
 	int answered;
+	const struct pack_def *def;
+	int dir_fd;              /* handed with PACK_RUN (prefork classes) */
+	int own_dir_fd;          /* dir_fd is this run's workspace, close it */
+	int remote_fd, remote_rw;
+	char ws_id[WS_ID_LEN + 1];
+	int ws_created, ws_failed;
+	char remote_display[WS_URL_MAX];
 };
 
 static struct run *rq_head, *rq_tail;
@@ -45,6 +57,30 @@ static int rq_len;
 static int artifacts_fd = -1;
 
 static void pool_dispatch_queue(void);
+
+/* A bound class gets no pre-forked workers: each of its runs spawns a worker
+ * whose root is built around that run's workspace and remote. */
+static int pool_class_bound(const char *cls) { return !strcmp(cls, "exec"); }
+
+/* Per class, from its policy file: how a forbidden call is answered. */
+static struct { char cls[32]; int violation_errno; } class_policy[16];
+static int nclass_policy;
+
+static int pool_violation_errno(const char *cls)
+{
+	for (int i = 0; i < nclass_policy; i++)
+		if (!strcmp(class_policy[i].cls, cls))
+			return class_policy[i].violation_errno;
+	return 0;
+}
+
+#define DENIALS_AUDITED 16  /* per worker; the rest are counted */
+
+/* exec workers live for one run: the security report shows what the last
+ * one reported it could not get */
+char pool_exec_missing[256];
+int pool_exec_seen;
+int pool_proc_bound(const struct proc *w) { return pool_class_bound(w->cls); }
 
 /* HELMDECK_WORKER_POOL workers for every pack class in use: a worker is
  * confined for its class (seccomp included) before it is ever handed work. */
@@ -62,13 +98,31 @@ void pool_init(void)
 		if (!seen && ncls < 16)
 			classes[ncls++] = d->cls;
 	}
-	sup.nworkers = cfg.pool_size * ncls;
+	/* every class policy must compile here, before any worker needs it */
+	for (int k = 0; k < ncls; k++) {
+		char name[64], err[256];
+		snprintf(name, sizeof name, "worker-%s", classes[k]);
+		struct sc_policy *pol = sc_policy_load(cfg.policy_dir, name, err, sizeof err);
+		if (!pol)
+			fatal("policy %s: %s", name, err);
+		snprintf(class_policy[k].cls, sizeof class_policy[k].cls, "%s", classes[k]);
+		class_policy[k].violation_errno = sc_policy_violation_errno(pol);
+		sc_policy_free(pol);
+	}
+	nclass_policy = ncls;
+	sup.nworkers = 0;
+	for (int k = 0; k < ncls; k++)
+		sup.nworkers += pool_class_bound(classes[k]) ? cfg.exec_workers : cfg.pool_size;
 	sup.workers = xcalloc((size_t)sup.nworkers, sizeof *sup.workers);
-	for (int i = 0; i < sup.nworkers; i++) {
-		sup.workers[i].def = &role_table[ROLE_WORKER];
-		sup.workers[i].slot = i;
-		sup.workers[i].notify_fd = -1;
-		snprintf(sup.workers[i].cls, sizeof sup.workers[i].cls, "%s", classes[i / cfg.pool_size]);
+	int i = 0;
+	for (int k = 0; k < ncls; k++) {
+		int n = pool_class_bound(classes[k]) ? cfg.exec_workers : cfg.pool_size;
+		for (int j = 0; j < n; j++, i++) {
+			sup.workers[i].def = &role_table[ROLE_WORKER];
+			sup.workers[i].slot = i;
+			sup.workers[i].notify_fd = -1;
+			snprintf(sup.workers[i].cls, sizeof sup.workers[i].cls, "%s", classes[k]);
+		}
 	}
 	char p[1200];
 	snprintf(p, sizeof p, "%s/artifacts", cfg.state_dir);
@@ -82,8 +136,34 @@ void pool_fill(void)
 	if (sup.shutting_down)
 		return;
 	for (int i = 0; i < sup.nworkers; i++)
-		if (sup.workers[i].pid <= 0)
+		if (sup.workers[i].pid <= 0 && !pool_class_bound(sup.workers[i].cls))
 			sup_spawn_proc(&sup.workers[i]);
+	/* a bound slot just came free */
+	pool_dispatch_queue();
+}
+
+/* The spawn of a bound worker carries its run: the workspace at fd 4, the
+ * remote at fd 5, and what the worker must know in HELMDECK_RUN_*. */
+void pool_spawn_extra(struct proc *w, struct spawn_req *req)
+{
+	static char env[5][WS_URL_MAX + 64];
+	struct run *r = w->run;
+	if (!r || !pool_class_bound(w->cls))
+		return;
+	int e = 1;  /* [0] is the class */
+	if (r->dir_fd >= 0) {
+		req->fds[req->nfds++] = r->dir_fd;
+		snprintf(env[0], sizeof env[0], "HELMDECK_RUN_WS_ID=%s", r->ws_id);
+		req->extra_env[e++] = env[0];
+	}
+	if (r->remote_fd >= 0 && r->dir_fd >= 0) {
+		req->fds[req->nfds++] = r->remote_fd;
+		snprintf(env[1], sizeof env[1], "HELMDECK_RUN_REMOTE=%s", r->remote_display);
+		snprintf(env[2], sizeof env[2], "HELMDECK_RUN_REMOTE_RW=%d", r->remote_rw);
+		req->extra_env[e++] = env[1];
+		req->extra_env[e++] = env[2];
+	}
+	req->extra_env[e] = NULL;
 }
 
 static void run_answer(struct run *r, const struct p_pack_result *res)
@@ -91,19 +171,27 @@ static void run_answer(struct run *r, const struct p_pack_result *res)
 	if (r->answered)
 		return;
 	r->answered = 1;
+	r->ws_failed = !res->ok;
 	struct buf b;
 	buf_init(&b);
 	p_pack_result_enc(&b, res);
 	sup_send_role(ROLE_API, MSG_PACK_RESULT, r->api_id, &b);
 	buf_free(&b);
-	char payload[512];
-	snprintf(payload, sizeof payload, "{\"worker_pid\":%d,\"detail\":\"%.300s\"}",
-		 r->worker ? (int)r->worker->pid : 0, res->detail ? res->detail : "");
-	for (char *q = payload + 1; *q; q++)
-		if (*q == '\\')
-			*q = '/';
+	/* built, never parsed: the detail is a worker's text and may hold
+	 * anything, so it goes through a real JSON encoder */
+	char detail[301];
+	size_t dn = 0;
+	for (const char *q = res->detail ? res->detail : ""; *q && dn < sizeof detail - 1; q++)
+		detail[dn++] = (unsigned char)*q < 0x20 ? ' ' : *q;
+	dn = utf8_cut((const uint8_t *)detail, dn);
+	detail[dn] = '\0';
+	json_t *pl = json_pack("{s:i,s:s,s:s?}", "worker_pid", r->worker ? (int)r->worker->pid : 0,
+			       "workspace", r->ws_id, "detail", utf8_valid((const uint8_t *)detail, dn) ? detail : NULL);
+	char *payload = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+	json_decref(pl);
 	sup_audit("pack_call", r->actor, res->ok ? "ok" : "error", res->ok ? NULL : res->code, r->pack,
-		  (int64_t)(res->duration_us / 1000), payload);
+		  (int64_t)(res->duration_us / 1000), payload ? payload : "{}");
+	free(payload);
 }
 
 static void run_fail(struct run *r, const char *code, const char *msg, const char *detail)
@@ -120,6 +208,18 @@ static void run_free(struct run *r)
 {
 	if (r->timer)
 		event_free(r->timer);
+	if (r->own_dir_fd && r->dir_fd >= 0)
+		close(r->dir_fd);
+	if (r->remote_fd >= 0)
+		close(r->remote_fd);
+	if (r->ws_id[0]) {
+		if (r->worker)
+			ws_set_running(r->ws_id, 0);
+		ws_hold(r->ws_id, -1);
+		/* a clone that failed leaves nothing behind */
+		if (r->ws_created && r->ws_failed)
+			ws_remove(r->ws_id);
+	}
 	buf_free(&r->frame);
 	free(r);
 }
@@ -167,7 +267,29 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 	struct seccomp_notif_resp *resp = NULL;
 	if (seccomp_notify_alloc(&req, &resp) < 0)
 		return;
-	if (seccomp_notify_receive(fd, req) == 0) {
+	int deny = pool_violation_errno(w->cls);
+	int got = seccomp_notify_receive(fd, req) == 0;
+	if (got && deny) {
+		/* refused, not fatal: the program sees the errno, the audit log
+		 * sees the attempt */
+		char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+		resp->id = req->id;
+		resp->error = -deny;
+		resp->val = 0;
+		resp->flags = 0;
+		if (seccomp_notify_respond(fd, resp) < 0 && errno != ENOENT)
+			log_warn("seccomp notify respond: %s", strerror(errno));
+		if (w->denied++ < DENIALS_AUDITED) {
+			char payload[256];
+			snprintf(payload, sizeof payload,
+				 "{\"syscall\":\"%s\",\"nr\":%d,\"pid\":%u,\"worker_pid\":%d,\"answer\":\"%s\"}",
+				 name ? name : "unknown", req->data.nr, req->pid, (int)w->pid, strerrorname_np(deny));
+			sup_audit("sandbox_denied", w->run ? w->run->actor : "system", "denied", "sandbox_violation",
+				  w->run ? w->run->pack : NULL, 0, payload);
+			log_info("worker %d: denied %s to pid %u", (int)w->pid, name ? name : "?", req->pid);
+		}
+		free(name);
+	} else if (got) {
 		char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 		snprintf(w->violation, sizeof w->violation, "%s", name ? name : "unknown");
 		free(name);
@@ -187,6 +309,8 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 	seccomp_notify_free(req, resp);
 }
 
+static void pool_start(struct proc *w, struct run *r);
+
 static int worker_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)c; (void)id; (void)fd;
@@ -198,6 +322,16 @@ static int worker_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd,
 	w->ready = 1;
 	log_debug("worker %d (%s) ready %llu ms after spawn", (int)w->pid, w->cls,
 		  (unsigned long long)(now_ms_mono() - w->started_ms));
+	if (pool_class_bound(w->cls)) {
+		snprintf(pool_exec_missing, sizeof pool_exec_missing, "%s", r.missing);
+		pool_exec_seen = 1;
+		/* spawned for one run, which is waiting for it */
+		if (!w->run || w->run->answered)
+			sup_kill_proc(w, "run already answered");
+		else
+			pool_start(w, w->run);
+		return 0;
+	}
 	pool_dispatch_queue();
 	return 0;
 }
@@ -267,23 +401,40 @@ static void pool_start(struct proc *w, struct run *r)
 {
 	w->run = r;
 	r->worker = w;
-	r->start_us = now_us_mono();
+	if (r->ws_id[0])
+		ws_set_running(r->ws_id, 1);
 	chan_permit(w->ch, MSG_PACK_RESULT, 1);
-	if (chan_send(w->ch, MSG_PACK_RUN, r->api_id, &r->frame, artifacts_fd) < 0) {
+	/* a bound worker got its directories at spawn */
+	int fd = pool_class_bound(w->cls) ? -1 : r->dir_fd;
+	if (chan_send(w->ch, MSG_PACK_RUN, r->api_id, &r->frame, fd) < 0) {
 		run_fail(r, "internal", "worker unavailable", "send failed");
 		sup_kill_proc(w, "send failed");
 		return;
 	}
 }
 
+static struct proc *pool_free_bound_slot(const char *cls)
+{
+	for (int i = 0; i < sup.nworkers; i++) {
+		struct proc *w = &sup.workers[i];
+		if (w->pid <= 0 && !w->run && !strcmp(w->cls, cls))
+			return w;
+	}
+	return NULL;
+}
+
 /* First come, first served, per class: a run waits only for a worker of
- * its own class. */
+ * its own class, and for the run before it in the same workspace. */
 static void pool_dispatch_queue(void)
 {
+	if (sup.shutting_down)
+		return;
 	struct run **pp = &rq_head, *prev = NULL;
 	while (*pp) {
 		struct run *r = *pp;
-		struct proc *w = pool_idle(r->cls);
+		int bound = pool_class_bound(r->cls);
+		struct proc *w = r->ws_id[0] && ws_running(r->ws_id) ? NULL :
+				 bound ? pool_free_bound_slot(r->cls) : pool_idle(r->cls);
 		if (!w) {
 			prev = r;
 			pp = &r->next;
@@ -294,8 +445,59 @@ static void pool_dispatch_queue(void)
 			rq_tail = prev;
 		rq_len--;
 		r->next = NULL;
-		pool_start(w, r);
+		if (bound) {
+			/* reserved now, started when the worker reports ready */
+			w->run = r;
+			r->worker = w;
+			if (r->ws_id[0])
+				ws_set_running(r->ws_id, 1);
+			sup_spawn_proc(w);
+		} else {
+			pool_start(w, r);
+		}
 	}
+}
+
+/* Resolve what the run's pack needs on disk: its workspace (opened for the
+ * caller, or created for repo.fetch) and its git remote. 0, or -1 with the
+ * run answered. */
+static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
+{
+	const struct pack_def *d = r->def;
+	char url[WS_URL_MAX] = "", why[512];
+	if (d->ws == PACK_WS_USE) {
+		if (ws_open(m->workspace, r->actor, &r->dir_fd, url, sizeof url, why, sizeof why) < 0) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "no workspace '%.40s' for this caller; repo.fetch creates one", m->workspace);
+			run_fail(r, "invalid_input", msg, why);
+			return -1;
+		}
+		r->own_dir_fd = 1;
+		snprintf(r->ws_id, sizeof r->ws_id, "%s", m->workspace);
+		ws_hold(r->ws_id, 1);
+	}
+	if (d->remote == PACK_REMOTE_FETCH || d->remote == PACK_REMOTE_PUSH) {
+		/* a push without a remote goes back where the clone came from */
+		const char *remote = m->remote;
+		if (d->remote == PACK_REMOTE_PUSH && (!*remote || !strcmp(remote, "origin")))
+			remote = url;
+		if (!*remote || ws_remote_open(remote, &r->remote_fd, why, sizeof why) < 0) {
+			run_fail(r, "invalid_input", *remote ? why : "this workspace has no remote to push to", "pack:remote refused");
+			return -1;
+		}
+		r->remote_rw = d->remote == PACK_REMOTE_PUSH;
+		snprintf(r->remote_display, sizeof r->remote_display, "%s", remote);
+	}
+	if (d->ws == PACK_WS_CREATE) {
+		if (ws_create(r->actor, m->remote, r->ws_id, &r->dir_fd) < 0) {
+			run_fail(r, "internal", "could not create a workspace", strerror(errno));
+			return -1;
+		}
+		r->own_dir_fd = 1;
+		r->ws_created = 1;
+		ws_hold(r->ws_id, 1);
+	}
+	return 0;
 }
 
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur)
@@ -305,9 +507,13 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 		return -1;
 	struct run *r = xcalloc(1, sizeof *r);
 	r->api_id = api_id;
+	r->dir_fd = artifacts_fd;
+	r->remote_fd = -1;
 	snprintf(r->pack, sizeof r->pack, "%s", m.pack);
 	snprintf(r->actor, sizeof r->actor, "%s", m.actor);
-	snprintf(r->cls, sizeof r->cls, "%s", m.cls);
+	/* the class comes from our own registry, not from the api's word */
+	r->def = pack_find(m.pack, (int)m.version, cfg.test_packs);
+	snprintf(r->cls, sizeof r->cls, "%s", r->def ? r->def->cls : m.cls);
 	/* the api asks, the operator's ceiling decides */
 	r->timeout_ms = m.timeout_ms && m.timeout_ms < cfg.pack_timeout_ms ? m.timeout_ms : (uint32_t)cfg.pack_timeout_ms;
 	buf_init(&r->frame);
@@ -318,8 +524,12 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 		run_free(r);
 		return 0;
 	}
-	if (!pool_has_class(r->cls)) {
-		run_fail(r, "invalid_input", "no worker pool for that pack class", NULL);
+	if (!r->def || strcmp(r->def->cls, m.cls) || !pool_has_class(r->cls)) {
+		run_fail(r, "invalid_input", "no worker pool for that pack", NULL);
+		run_free(r);
+		return 0;
+	}
+	if (pool_prepare_dirs(r, &m) < 0) {
 		run_free(r);
 		return 0;
 	}

@@ -22,12 +22,14 @@ struct sc_rule {
 	int nr;
 	int action_errno;  /* 0 = allow */
 	int nargs;
-	struct { unsigned idx; unsigned long long val; } args[SC_MAX_ARGS];
+	/* mask 0: equality; otherwise (arg & mask) == val */
+	struct { unsigned idx; unsigned long long mask, val; } args[SC_MAX_ARGS];
 };
 
 struct sc_policy {
 	struct sc_rule rules[SC_MAX_RULES];
 	size_t n;
+	int violation_errno;  /* @violation errno E: answer, don't kill */
 };
 
 static const struct { const char *name; unsigned long long val; } sc_symbols[] = {
@@ -88,6 +90,17 @@ static int sc_load_file(struct sc_policy *p, const char *dir, const char *name, 
 			tok[nt++] = t;
 		if (nt == 0)
 			continue;
+		if (!strcmp(tok[0], "@violation") && nt == 3 && !strcmp(tok[1], "errno")) {
+			for (size_t i = 0; i < sizeof sc_errnos / sizeof sc_errnos[0]; i++)
+				if (!strcmp(tok[2], sc_errnos[i].name))
+					p->violation_errno = sc_errnos[i].val;
+			if (!p->violation_errno) {
+				snprintf(err, errlen, "%s:%d: unknown errno %s", path, lineno, tok[2]);
+				rc = -1;
+				break;
+			}
+			continue;
+		}
 		if (!strcmp(tok[0], "@include") && nt == 2) {
 			if ((rc = sc_load_file(p, dir, tok[1], depth + 1, err, errlen)) < 0)
 				break;
@@ -125,23 +138,29 @@ static int sc_load_file(struct sc_policy *p, const char *dir, const char *name, 
 			rc = -1;
 			break;
 		}
-		/* conditions: argN == V */
-		for (; ai < nt; ai += 3) {
+		/* conditions: argN == V, or argN & MASK == V */
+		while (ai < nt) {
 			unsigned idx;
-			if (ai + 2 >= nt) {
+			int masked = ai + 1 < nt && !strcmp(tok[ai + 1], "&");
+			int width = masked ? 5 : 3;
+			if (ai + width - 1 >= nt) {
 				snprintf(err, errlen, "%s:%d: incomplete condition", path, lineno);
 				rc = -1;
 				break;
 			}
+			unsigned long long mask = 0;
 			if (r->nargs == SC_MAX_ARGS || sscanf(tok[ai], "arg%u", &idx) != 1 || idx > 5 ||
-			    strcmp(tok[ai + 1], "==") != 0 ||
-			    sc_parse_value(tok[ai + 2], &r->args[r->nargs].val) < 0) {
+			    (masked && (sc_parse_value(tok[ai + 2], &mask) < 0 || mask == 0)) ||
+			    strcmp(tok[ai + width - 2], "==") != 0 ||
+			    sc_parse_value(tok[ai + width - 1], &r->args[r->nargs].val) < 0) {
 				snprintf(err, errlen, "%s:%d: bad condition", path, lineno);
 				rc = -1;
 				break;
 			}
 			r->args[r->nargs].idx = idx;
+			r->args[r->nargs].mask = mask;
 			r->nargs++;
+			ai += width;
 		}
 		if (rc < 0)
 			break;
@@ -171,6 +190,7 @@ struct sc_policy *sc_policy_load(const char *dir, const char *name, char *err, s
 
 void sc_policy_free(struct sc_policy *p) { free(p); }
 size_t sc_policy_rules(const struct sc_policy *p) { return p->n; }
+int sc_policy_violation_errno(const struct sc_policy *p) { return p->violation_errno; }
 
 #ifdef SECCOMP_DEBUG
 static void sc_sigsys(int sig, siginfo_t *si, void *uc)
@@ -215,7 +235,9 @@ int sc_policy_apply(const struct sc_policy *p, int *notify_fd, char *err, size_t
 		uint32_t act = r->action_errno ? SCMP_ACT_ERRNO((uint32_t)r->action_errno) : SCMP_ACT_ALLOW;
 		struct scmp_arg_cmp cmp[SC_MAX_ARGS];
 		for (int a = 0; a < r->nargs; a++)
-			cmp[a] = (struct scmp_arg_cmp){r->args[a].idx, SCMP_CMP_EQ, r->args[a].val, 0};
+			cmp[a] = r->args[a].mask ?
+				 (struct scmp_arg_cmp){r->args[a].idx, SCMP_CMP_MASKED_EQ, r->args[a].mask, r->args[a].val} :
+				 (struct scmp_arg_cmp){r->args[a].idx, SCMP_CMP_EQ, r->args[a].val, 0};
 		rc = seccomp_rule_add_array(ctx, act, r->nr, (unsigned)r->nargs, cmp);
 		if (rc == -EEXIST)
 			rc = 0;  /* listed twice through includes */

@@ -149,6 +149,27 @@ char *security_report(void)
 		json_array_append_new(roles, r);
 	}
 	json_object_set_new(o, "processes", roles);
+	/* exec-class sandboxes exist only while a command runs */
+	json_t *ex = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i}",
+			       "root", "tmpfs: read-only /usr, synthetic /etc, /dev nodes, own /proc and /tmp",
+			       "network", "own network namespace (loopback down), AF_UNIX sockets only, Landlock TCP deny",
+			       "forbidden_calls", "answered EPERM and audited as sandbox_denied",
+			       "memory_max", (json_int_t)cfg.exec_mem_max, "pids_max", (json_int_t)cfg.exec_pids_max,
+			       "workspace_max_bytes", (json_int_t)cfg.workspace_max_bytes,
+			       "workspace_ttl_s", (json_int_t)(cfg.workspace_ttl_ms / 1000),
+			       "concurrency", cfg.exec_workers);
+	json_t *roots = json_array();
+	for (int i = 0; i < cfg.nrepo_roots; i++)
+		json_array_append_new(roots, json_string(cfg.repo_roots[i]));
+	json_object_set_new(ex, "repo_roots", roots);
+	json_t *exm = json_array();
+	char em[256];
+	snprintf(em, sizeof em, "%s", pool_exec_missing);
+	char *esave = NULL;
+	for (char *t = strtok_r(em, ",", &esave); t; t = strtok_r(NULL, ",", &esave))
+		json_array_append_new(exm, json_string(t));
+	json_object_set_new(ex, "last_run_missing", pool_exec_seen ? exm : (json_decref(exm), json_null()));
+	json_object_set_new(o, "exec_sandbox", ex);
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)

@@ -38,7 +38,7 @@ static char **spawn_env(const struct spawn_req *r, int in_userns)
 	size_t n = 0;
 	for (char **e = environ; *e; e++)
 		n++;
-	char **env = xcalloc(n + 5, sizeof *env);
+	char **env = xcalloc(n + 4 + SPAWN_MAX_ENV, sizeof *env);
 	size_t k = 0;
 	for (char **e = environ; *e; e++) {
 		const char *v = *e;
@@ -48,7 +48,8 @@ static char **spawn_env(const struct spawn_req *r, int in_userns)
 			keep = 0;
 		if (!strncmp(v, "HELMDECK_VAULT_KEY", 18) && strcmp(r->role, "vault"))
 			keep = 0;
-		if (!strncmp(v, "HELMDECK_IN_USERNS=", 19) || !strncmp(v, "HELMDECK_WORKER_CLASS=", 22))
+		if (!strncmp(v, "HELMDECK_IN_USERNS=", 19) || !strncmp(v, "HELMDECK_WORKER_CLASS=", 22) ||
+		    !strncmp(v, "HELMDECK_RUN_", 13))
 			keep = 0;
 		if (keep)
 			env[k++] = (char *)v;
@@ -56,8 +57,8 @@ static char **spawn_env(const struct spawn_req *r, int in_userns)
 	env[k++] = (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 	if (in_userns)
 		env[k++] = (char *)"HELMDECK_IN_USERNS=1";
-	if (r->extra_env)
-		env[k++] = (char *)r->extra_env;
+	for (int i = 0; i < SPAWN_MAX_ENV && r->extra_env[i]; i++)
+		env[k++] = (char *)r->extra_env[i];
 	env[k] = NULL;
 	return env;
 }

@@ -8,14 +8,17 @@
 
 #define SPAWN_MAX_FDS 4
 #define SPAWN_FD_IPC 3    /* the supervisor channel */
-#define SPAWN_FD_EXTRA 4  /* the api's listening socket */
+#define SPAWN_FD_EXTRA 4  /* the api's listening socket; an exec worker's workspace */
+#define SPAWN_MAX_ENV 8
 
 struct spawn_req {
 	const char *role;
 	int fds[SPAWN_MAX_FDS];  /* placed at 3, 4, ... */
 	int nfds;
 	int pass_admin_password; /* only the vault sees it */
-	const char *extra_env;   /* one more NAME=value, or NULL */
+	/* more NAME=value entries (NULL-terminated); HELMDECK_RUN_* names are
+	 * only ever set here, never inherited */
+	const char *extra_env[SPAWN_MAX_ENV + 1];
 	int cgroup_fd;           /* v2 group to be born into, or -1 */
 };
 

@@ -7,6 +7,7 @@
 #include "ipc/proto.h"
 #include "supervisor/config.h"
 #include "supervisor/spawn.h"
+#include "supervisor/workspace.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -529,7 +530,8 @@ void sup_spawn_proc(struct proc *p)
 	char clsenv[64];
 	if (p->def->id == ROLE_WORKER) {
 		snprintf(clsenv, sizeof clsenv, "HELMDECK_WORKER_CLASS=%s", p->cls);
-		r.extra_env = clsenv;
+		r.extra_env[0] = clsenv;
+		pool_spawn_extra(p, &r);
 	}
 	static unsigned spawn_seq;
 	char cgname[64];
@@ -538,8 +540,9 @@ void sup_spawn_proc(struct proc *p)
 	else
 		snprintf(cgname, sizeof cgname, "%s", p->def->name);
 	if (!p->cg) {
-		uint64_t mem = p->def->id == ROLE_WORKER ? cfg.worker_mem_max : 1024ull << 20;
-		uint64_t pids = p->def->id == ROLE_WORKER ? cfg.worker_pids_max : 64;
+		int exec = p->def->id == ROLE_WORKER && pool_proc_bound(p);
+		uint64_t mem = exec ? cfg.exec_mem_max : p->def->id == ROLE_WORKER ? cfg.worker_mem_max : 1024ull << 20;
+		uint64_t pids = exec ? cfg.exec_pids_max : p->def->id == ROLE_WORKER ? cfg.worker_pids_max : 64;
 		p->cg = cgroup_create(cgname, mem, pids);
 	}
 	r.cgroup_fd = cgroup_v2_fd(p->cg);
@@ -564,6 +567,7 @@ void sup_spawn_proc(struct proc *p)
 	p->reaped = 0;
 	p->self_missing[0] = '\0';
 	p->killed_timeout = 0;
+	p->denied = 0;
 	p->violation[0] = '\0';
 	p->ch = sup_attach(p, sv[0]);
 	spawn_release(&s);
@@ -884,8 +888,10 @@ int supervisor_main(void)
 	sup_spawn_proc(&sup.roles[ROLE_STORE]);
 	sup_spawn_proc(&sup.roles[ROLE_API]);
 	pool_init();
+	ws_init();
 	pool_fill();
 	event_base_dispatch(sup.base);
+	ws_shutdown();
 	for (int i = 0; i < ROLE_COUNT; i++)
 		if (i != ROLE_WORKER && sup.roles[i].cg)
 			cgroup_destroy(sup.roles[i].cg);

@@ -30,6 +30,7 @@ struct proc {
 	int notify_fd;
 	struct event *notify_ev;
 	char violation[96];       /* syscall named by the seccomp listener */
+	int denied;               /* calls refused (and audited) without a kill */
 	int killed_timeout;
 	int protocol_violation;
 	int reaped;               /* waited for: its pid may already be reused */
@@ -64,6 +65,11 @@ int sup_send_role(enum role_id r, uint32_t type, uint32_t id, const struct buf *
 /* pool.c */
 void pool_init(void);
 void pool_fill(void);
+struct spawn_req;
+void pool_spawn_extra(struct proc *w, struct spawn_req *req);
+int pool_proc_bound(const struct proc *w);
+extern char pool_exec_missing[256];
+extern int pool_exec_seen;
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur);
 void pool_worker_exited(struct proc *p, int status);
 void pool_fail_all(void);

@@ -59,7 +59,7 @@ n=0
 for pid in $(hd_children); do
 	grep -q '^Uid:.*61004' /proc/$pid/status 2>/dev/null && n=$((n + 1))
 done
-want=$(api GET /api/v1/security | jq '[.processes[] | select(.role=="worker")] | length')
+want=$(api GET /api/v1/security | jq '[.processes[] | select(.role=="worker" and .running)] | length')
 is "$n" "$want" "only the $want pooled workers are left after $(printf '%s' "$ev" | jq '.events|length') invocations"
 pids_before=$(hd_children)
 is "$(pack test.sleep/v1 '{"ms":50}' | jq -r .output.slept_ms)" 50 "the pool refilled and serves again"

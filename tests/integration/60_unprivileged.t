@@ -17,8 +17,17 @@ mkdir "$HD_TMP_KEEP/bin" && cp "$BIN/helmdeckd" "$BIN/helmdeck" "$HD_TMP_KEEP/bi
 chmod -R a+rX "$HD_TMP_KEEP/bin" "$HD_TMP_KEEP/policy"
 BIN=$HD_TMP_KEEP/bin
 export HELMDECK_POLICY_DIR=$HD_TMP_KEEP/policy
+# a local remote nobody can read, for the exec sandbox
+mkdir "$HD_TMP_KEEP/repos"
+if command -v git >/dev/null; then
+	git -c init.defaultBranch=main init -q --bare "$HD_TMP_KEEP/repos/r.git"
+	git -c init.defaultBranch=main clone -q "$HD_TMP_KEEP/repos/r.git" "$HD_TMP_KEEP/repos/seed" 2>/dev/null
+	(cd "$HD_TMP_KEEP/repos/seed" && echo hi >f && git add f && git -c user.name=s -c user.email=s@t commit -qm s &&
+		git push -q origin main)
+	chown -R 65534:65534 "$HD_TMP_KEEP/repos"
+fi
 HD_RUNAS=$nb
-hd_start
+hd_start HELMDECK_REPO_ROOTS="$HD_TMP_KEEP/repos"
 rep=$(api GET /api/v1/security)
 is "$(status)" 200 "the unprivileged daemon serves /api/v1/security"
 is "$(printf '%s' "$rep" | jq -r .uid_separation)" false "it reports no uid separation"
@@ -39,4 +48,16 @@ else
 fi
 is "$(pack test.syscall '{"call":"socket"}' | jq -r .error)" sandbox_violation "forbidden calls still kill the worker"
 is "$(pack artifact.put '{"name":"n","content":"x"}' | jq -r '.output.size')" 1 "packs work unprivileged"
+if command -v git >/dev/null; then
+	out=$(pack repo.fetch "{\"url\":\"$HD_TMP_KEEP/repos/r.git\"}")
+	is "$(status)" 200 "repo.fetch builds its exec sandbox unprivileged"
+	WS=$(printf '%s' "$out" | jq -r .output.clone_path)
+	out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"sh\",\"-c\",\"cat f; cat /etc/passwd | head -1\"]}")
+	is "$(printf '%s' "$out" | jq -r .output.stdout | head -1)" hi "cmd.run sees the workspace unprivileged"
+	like "$(printf '%s' "$out" | jq -r .output.stdout)" 'root:x:0:0:root:/nonexistent' "inside the synthetic root"
+	is "$(pack fs.read "{\"clone_path\":\"$WS\",\"path\":\"f\"}" | jq -r .output.content)" hi "fs.read works unprivileged"
+	diag "exec sandbox missing layers unprivileged: $(api GET /api/v1/security | jq -r '.exec_sandbox.last_run_missing | join(",")')"
+else
+	skip "git is not installed"; skip "git is not installed"; skip "git is not installed"; skip "git is not installed"
+fi
 done_testing

@@ -313,6 +313,17 @@ const struct pack_def *routes_pack(size_t i, json_t **in_schema, json_t **out_sc
 	return pack_at(i);
 }
 
+/* A pack whose input names its own time budget (cmd.run's timeout_s) gets
+ * that plus the time to start its sandbox, never more than its ceiling. */
+static uint32_t routes_run_timeout(const struct pack_def *p, const json_t *in)
+{
+	json_t *v = p->timeout_arg ? json_object_get(in, p->timeout_arg) : NULL;
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return p->timeout_ms;
+	json_int_t ms = (json_integer_value(v) + 10) * 1000;
+	return ms < (json_int_t)p->timeout_ms ? (uint32_t)ms : p->timeout_ms;
+}
+
 int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in, char *errbuf, size_t errlen)
 {
 	r->pack = p;
@@ -326,9 +337,16 @@ int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in
 		fatal("json_dumps");
 	struct p_pack_run m = {
 		.pack = p->name, .cls = p->cls, .actor = r->claims.sub, .client = r->claims.client,
-		.version = (uint32_t)p->version, .timeout_ms = p->timeout_ms, .max_output = cfg.pack_max_output,
+		.version = (uint32_t)p->version, .timeout_ms = routes_run_timeout(p, in), .max_output = cfg.pack_max_output,
+		.workspace = p->ws == PACK_WS_USE ? json_string_value(json_object_get(in, "clone_path")) : "",
+		.remote = p->remote == PACK_REMOTE_FETCH ? json_string_value(json_object_get(in, "url")) :
+			  p->remote == PACK_REMOTE_PUSH ? json_string_value(json_object_get(in, "remote")) : "",
 		.input = (const uint8_t *)s, .input_len = strlen(s),
 	};
+	if (!m.workspace)
+		m.workspace = "";
+	if (!m.remote)
+		m.remote = "";
 	struct buf b;
 	buf_init(&b);
 	p_pack_run_enc(&b, &m);
@@ -375,10 +393,15 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 		/* a worker is not trusted to invent error codes */
 		const char *code = known_code(res.code) ? res.code : "internal";
 		snprintf(r->pack_error, sizeof r->pack_error, "%s", code);
-		if (r->mcp)
+		if (r->mcp) {
 			mcp_pack_result(r, 0, code, res.message[0] ? res.message : code, NULL);
-		else
-			api_reply_error(r, pack_error_status(code), code, "%s", res.message[0] ? res.message : code);
+			return;
+		}
+		json_t *e = json_pack("{s:s,s:s}", "error", code, "message", res.message[0] ? res.message : code);
+		/* the detail is for the caller only when the pack itself wrote it */
+		if (res.detail[0] && !strncmp(res.detail, "pack:", 5))
+			json_object_set_new(e, "detail", json_string(res.detail + 5));
+		api_reply_json(r, pack_error_status(code), e);
 		return;
 	}
 	json_error_t je;

@@ -10,6 +10,8 @@ static const struct {
 } families[] = {
 	{artifact_packs, &artifact_packs_n},
 	{test_packs, &test_packs_n},
+	{fs_packs, &fs_packs_n},
+	{exec_packs, &exec_packs_n},
 };
 
 size_t pack_count(void)
@@ -58,6 +60,17 @@ const struct pack_def *pack_find(const char *name, int version, int test_packs_o
 json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
 {
 	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
+{
+	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
+	snprintf(ctx->err_detail, sizeof ctx->err_detail, "%s", detail ? detail : "");
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);

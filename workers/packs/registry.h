@@ -10,12 +10,22 @@
 #include <stdint.h>
 
 struct pack_ctx {
-	int artifacts_fd;
+	int artifacts_fd;     /* artifact class: the artifact store; -1 otherwise */
 	const char *actor;
 	const char *pack;
 	json_t *artifacts;    /* handler appends {key,name,size,content_type} */
+	/* Workspace packs. fs class: ws_fd is the workspace directory and every
+	 * path resolves beneath it. exec class: ws_path is where the workspace
+	 * is mounted in the worker's own root ("/workspace"). */
+	int ws_fd;
+	const char *ws_path;
+	const char *ws_id;          /* the clone_path handle the agent uses */
+	uint64_t ws_max_bytes;      /* size cap of one workspace */
+	const char *remote_url;     /* git url of the mounted remote, or NULL */
+	const char *remote_display; /* the remote as the caller named it */
 	char err_code[32];
 	char err_msg[512];
+	char err_detail[512];       /* optional, e.g. the count of matches */
 };
 
 /* Returns the output object, or NULL with ctx->err_code/err_msg set. */
@@ -32,7 +42,16 @@ struct pack_def {
 	int read_only, destructive, open_world;
 	int test_only;        /* registered only with HELMDECK_ENABLE_TEST_PACKS=1 */
 	pack_fn fn;
+	int ws;               /* PACK_WS_*: how the pack uses a workspace */
+	int ws_write;         /* changes the workspace: the size cap applies */
+	int remote;           /* PACK_REMOTE_*: which input names a git remote */
+	const char *timeout_arg;  /* input field (seconds) that sets the run timeout */
 };
+
+enum pack_ws { PACK_WS_NONE = 0, PACK_WS_USE, PACK_WS_CREATE };
+/* repo.fetch names its remote in "url" (read-only mount); repo.push in
+ * "remote" (read-write mount; absent = the url the workspace came from). */
+enum pack_remote { PACK_REMOTE_NONE = 0, PACK_REMOTE_FETCH, PACK_REMOTE_PUSH };
 
 size_t pack_count(void);
 const struct pack_def *pack_at(size_t i);
@@ -42,11 +61,18 @@ int pack_latest_version(const char *name, int test_packs);
 /* Set the typed error; returns NULL for `return pack_fail(...)`. */
 json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Same, with a detail string (shown as "detail" beside the message). */
+json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Pack families. */
 extern const struct pack_def artifact_packs[];
 extern const size_t artifact_packs_n;
 extern const struct pack_def test_packs[];
 extern const size_t test_packs_n;
+extern const struct pack_def fs_packs[];       /* fs.c: class "fs" */
+extern const size_t fs_packs_n;
+extern const struct pack_def exec_packs[];     /* exec_packs.c: class "exec" */
+extern const size_t exec_packs_n;
 
 #endif

@@ -11,12 +11,15 @@
 #define _GNU_SOURCE
 #endif
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
 #include "supervisor/proctable.h"
 #include "workers/packs/registry.h"
 #include "supervisor/landlock.h"
+#include "supervisor/sandbox_root.h"
+#include "supervisor/spawn.h"
 #include "workers/role.h"
 
 #include <sched.h>
@@ -27,6 +30,11 @@
 #include <unistd.h>
 
 static char worker_cls[32];
+/* exec class: this worker was spawned for one run, with its directories */
+static struct sandbox_root worker_root = {.ws_fd = -1, .remote_fd = -1};
+static const char *worker_ws_id, *worker_remote;
+
+static int worker_is(const char *cls) { return !strcmp(worker_cls, cls); }
 static void worker_send_result(uint32_t id, struct p_pack_result *r)
 {
 	struct buf b;
@@ -54,8 +62,10 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		exit(0);
 	}
 	/* the seccomp filter is already on; Landlock now narrows the
-	 * filesystem to beneath this run's artifact directory */
-	confine_landlock(fd, LL_READ | LL_WRITE);
+	 * filesystem to beneath this run's directory (artifact store or
+	 * workspace). The exec class got its Landlock with its root. */
+	if (!worker_is("exec"))
+		confine_landlock(fd, LL_READ | LL_WRITE);
 	/* the input is parsed only inside the finished sandbox */
 	json_error_t jerr;
 	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -64,7 +74,24 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		worker_send_result(id, &r);
 		exit(0);
 	}
-	struct pack_ctx ctx = {.artifacts_fd = fd, .actor = m.actor, .pack = def->name, .artifacts = json_array()};
+	struct pack_ctx ctx = {.artifacts_fd = -1, .ws_fd = -1, .actor = m.actor, .pack = def->name,
+			       .artifacts = json_array(), .ws_max_bytes = cfg.workspace_max_bytes};
+	if (worker_is("fs")) {
+		ctx.ws_fd = fd;
+		ctx.ws_id = m.workspace;
+	} else if (worker_is("exec")) {
+		ctx.ws_path = worker_root.ws_fd >= 0 ? SANDBOX_WS : NULL;
+		ctx.ws_id = worker_ws_id;
+		ctx.remote_url = worker_root.remote_fd >= 0 ? "file://" SANDBOX_REMOTE : NULL;
+		ctx.remote_display = worker_remote;
+	} else {
+		ctx.artifacts_fd = fd;
+	}
+	if (def->ws && !ctx.ws_path && ctx.ws_fd < 0) {
+		r.message = "no workspace was handed to this worker";
+		worker_send_result(id, &r);
+		exit(0);
+	}
 	json_t *out = def->fn(input, &ctx);
 	char *outs = out ? json_dumps(out, JSON_COMPACT) : NULL;
 	char *arts = json_dumps(ctx.artifacts, JSON_COMPACT);
@@ -80,7 +107,16 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	}
 	r.ok = outs != NULL;
 	r.code = outs ? "" : (ctx.err_code[0] ? ctx.err_code : "handler_failed");
-	r.message = outs ? "" : ctx.err_msg;
+	/* a message can quote a tool's output: make it a valid JSON string */
+	char *msg = utf8_sanitize((const uint8_t *)ctx.err_msg, strlen(ctx.err_msg), NULL);
+	char *detail = NULL;
+	if (ctx.err_detail[0]) {
+		char *d = utf8_sanitize((const uint8_t *)ctx.err_detail, strlen(ctx.err_detail), NULL);
+		detail = xasprintf("pack:%s", d);
+		free(d);
+	}
+	r.message = outs ? "" : msg;
+	r.detail = outs || !detail ? "" : detail;
 	r.output = (const uint8_t *)outs;
 	r.output_len = outs ? strlen(outs) : 0;
 	r.artifacts = (const uint8_t *)arts;
@@ -91,6 +127,11 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 
 static const struct allow_entry worker_from_sup[] = {
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
+	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
+};
+/* an exec worker got its directories at spawn: its run carries none */
+static const struct allow_entry exec_worker_from_sup[] = {
+	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE, worker_dispatch_run},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 
@@ -114,7 +155,28 @@ int worker_main(void)
 		.policy = NULL,
 	};
 	role_spec_ids(&s, role_table[ROLE_WORKER].uid_offset);
-	role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
+	if (worker_is("exec")) {
+		/* the supervisor placed the workspace at fd 4 and the remote at 5 */
+		worker_ws_id = getenv("HELMDECK_RUN_WS_ID");
+		worker_remote = getenv("HELMDECK_RUN_REMOTE");
+		worker_root = (struct sandbox_root){
+			.mnt = empty, .ws_fd = worker_ws_id ? SPAWN_FD_EXTRA : -1,
+			.remote_fd = worker_ws_id && worker_remote ? SPAWN_FD_EXTRA + 1 : -1,
+			.remote_rw = worker_remote && getenv("HELMDECK_RUN_REMOTE_RW") &&
+				     !strcmp(getenv("HELMDECK_RUN_REMOTE_RW"), "1"),
+			.uid = geteuid() == 0 ? s.uid : geteuid(), .gid = geteuid() == 0 ? s.gid : getegid(),
+			.tmp_bytes = 256ul << 20,
+		};
+		s.root = &worker_root;
+		/* commands need room: toolchains open many files; the cgroup's
+		 * pids.max, not RLIMIT_NPROC (shared by uid), bounds forks */
+		s.rlimits[1].max = 4096;
+		s.rlimits[2].max = 3600;
+	}
+	if (worker_is("exec"))
+		role_connect(exec_worker_from_sup, sizeof exec_worker_from_sup / sizeof exec_worker_from_sup[0]);
+	else
+		role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
 	confine_apply(&s);
 	/* seccomp last, before any work arrives; the listener lets the
 	 * supervisor name a forbidden call before it kills us */
