@@ -98,6 +98,16 @@ pack git.commit "{\"clone_path\":\"$WS\",\"message\":\"mine\"}" >/dev/null
 out=$(pack repo.push "{\"clone_path\":\"$WS\"}")
 is "$(status) $(jqr "$out" .error)" "422 schema_mismatch" "a non-fast-forward push -> schema_mismatch"
 like "$(jqr "$out" .detail)" 'fetch first|non-fast-forward|rejected' "with git's reason as detail"
+# a remote the worker uid may read but not write: git itself fails
+g init -q --bare "$REPOS/readonly.git"
+[ "$(id -u)" = 0 ] && chown -R 0:0 "$REPOS/readonly.git" && chmod -R go-w "$REPOS/readonly.git"
+if [ "$(id -u)" = 0 ]; then
+	out=$(pack repo.push "{\"clone_path\":\"$WS\",\"remote\":\"file://$REPOS/readonly.git\",\"branch\":\"main\"}")
+	is "$(status) $(jqr "$out" .error)" "502 handler_failed" "a push git cannot complete (remote not writable) -> handler_failed"
+	like "$(jqr "$out" .detail)" 'rejected|ermission|unable' "with git's report as detail"
+else
+	skip "needs root: a remote the worker uid cannot write"; skip "needs root"
+fi
 out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"sleep\",\"30\"],\"timeout_s\":1}")
 is "$(status) $(jqr "$out" .error)" "504 timeout" "a command past timeout_s -> timeout"
 # 5 MB does not fit in one argument: the body goes through a file

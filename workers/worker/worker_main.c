@@ -172,6 +172,12 @@ int worker_main(void)
 		 * pids.max, not RLIMIT_NPROC (shared by uid), bounds forks */
 		s.rlimits[1].max = 4096;
 		s.rlimits[2].max = 3600;
+		/* a uid-wide backstop behind pids.max, only where the worker uid
+		 * is ours alone: unprivileged it is the operator's own uid */
+		if (geteuid() == 0 && !getenv("HELMDECK_IN_USERNS")) {
+			s.rlimits[s.nrlimits].res = RLIMIT_NPROC;
+			s.rlimits[s.nrlimits++].max = (rlim_t)(cfg.exec_pids_max * (uint64_t)cfg.exec_workers + 64);
+		}
 	}
 	if (worker_is("exec"))
 		role_connect(exec_worker_from_sup, sizeof exec_worker_from_sup / sizeof exec_worker_from_sup[0]);
