@@ -121,6 +121,7 @@ check: deps
 
 bench: deps all
 	bench/dispatch/run.sh
+	bench/code/run.sh
 
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz

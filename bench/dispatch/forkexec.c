@@ -10,7 +10,7 @@
  * Output: one line of key=value pairs on stdout, same shape as loadgen:
  *   label=.. conc=C n=.. ok=.. fail=.. secs=.. rps=.. p50=.. p90=.. p99=.. max=..
  *
- * usage: forkexec [-c C] [-n N] [-l LABEL] [PROG]
+ * usage: forkexec [-c C] [-n N] [-l LABEL] [PROG [ARG...]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,22 +55,24 @@ int main(int argc, char **argv)
 	long n = 1000;
 	int conc = 1, opt;
 	const char *label = "forkexec";
-	while ((opt = getopt(argc, argv, "c:n:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:n:l:")) != -1) {
 		switch (opt) {
 		case 'c': conc = (int)num(optarg); break;
 		case 'n': n = num(optarg); break;
 		case 'l': label = optarg; break;
 		default:
-			fprintf(stderr, "usage: forkexec [-c C] [-n N] [-l LABEL] [PROG]\n");
+			fprintf(stderr, "usage: forkexec [-c C] [-n N] [-l LABEL] [PROG [ARG...]]\n");
 			return 2;
 		}
 	}
-	if (optind < argc - 1 || conc > 1024) {
-		fprintf(stderr, "usage: forkexec [-c C] [-n N] [-l LABEL] [PROG]\n");
+	if (conc > 1024) {
+		fprintf(stderr, "usage: forkexec [-c C] [-n N] [-l LABEL] [PROG [ARG...]]\n");
 		return 2;
 	}
-	const char *prog = optind < argc ? argv[optind] : "/bin/true";
-	char *cargv[] = {(char *)prog, NULL};
+	/* PROG and its arguments (bench/code runs bwrap with its own), or /bin/true */
+	static char *dflt[] = {(char *)"/bin/true", NULL};
+	char **cargv = optind < argc ? &argv[optind] : dflt;
+	const char *prog = cargv[0];
 
 	double *lat = calloc((size_t)n, sizeof *lat);
 	struct slot *sl = calloc((size_t)conc, sizeof *sl);
