@@ -26,24 +26,30 @@ IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c
 SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c \
-	supervisor/workspace.c supervisor/sandbox_root.c
+	supervisor/workspace.c supervisor/sandbox_root.c supervisor/session.c \
+	supervisor/artifact_janitor.c
 # the workspace packs: fs class (descriptor-relative file ops) and exec class
 # (processes in a per-invocation root)
-PACK_WS_SRC := workers/packs/wsutil.c workers/packs/fs.c workers/packs/exec_packs.c \
+PACK_BROWSER_SRC := workers/packs/browser_packs.c workers/packs/cdp.c
+PACK_WS_SRC := $(PACK_BROWSER_SRC) workers/packs/wsutil.c workers/packs/fs.c workers/packs/exec_packs.c \
 	workers/packs/exec_run.c workers/packs/repo_context.c
-ROLE_SRC   := workers/role.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c \
+ROLE_SRC   := workers/role.c workers/session/browser_main.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c workers/api/sessions.c \
 	workers/store/store_main.c workers/store/auditdb.c workers/vault/vault_main.c \
 	workers/worker/worker_main.c workers/packs/registry.c workers/packs/jsonschema.c \
 	workers/packs/artifact.c workers/packs/testpacks.c $(PACK_WS_SRC)
 CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
 
+# MCP transports; libwebsockets and libuv are dlopen'ed by the api alone (ADR 013)
+ROLE_SRC   += workers/api/mcp_http.c workers/api/mcp_stream.c workers/api/mcp_session.c workers/api/mcp_image.c workers/api/mcp_ws.c
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
 
-UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs
+UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs t_browser
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c
+t_browser_SRC          := workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \
+	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/b64.c
 t_fs_SRC               := workers/packs/fs.c workers/packs/wsutil.c workers/packs/jsonschema.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/utf8.c common/b64.c
 t_exec_SRC             := workers/packs/exec_packs.c workers/packs/exec_run.c workers/packs/repo_context.c \
@@ -122,6 +128,7 @@ check: deps
 bench: deps all
 	bench/dispatch/run.sh
 	bench/code/run.sh
+	bench/mcp/run.sh
 
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz

@@ -24,6 +24,10 @@ static const struct {
 	[MSG_CTL_REPLY] = {"CTL_REPLY", 0},
 	[MSG_SHUTDOWN] = {"SHUTDOWN", 0},
 	[MSG_SECCOMP_LISTENER] = {"SECCOMP_LISTENER", 1},
+	[MSG_PACK_CANCEL] = {"PACK_CANCEL", 0},
+	[MSG_PACK_AUX_FD] = {"PACK_AUX_FD", 1},
+	[MSG_SESSION_REQ] = {"SESSION_REQ", 0},
+	[MSG_SESSION_REPLY] = {"SESSION_REPLY", 0},
 };
 
 const char *msg_name(uint32_t type)

@@ -43,6 +43,15 @@ enum msg_type {
 	/* worker -> sup: the seccomp listener, so the supervisor can name a
 	 * forbidden call before it kills the worker */
 	MSG_SECCOMP_LISTENER,
+	/* api -> sup: stop the pack run that PACK_RUN id started (empty body);
+	 * the run is answered as usual, with detail "cancelled" */
+	MSG_PACK_CANCEL,
+	/* sup -> browser worker, right before its PACK_RUN (which carries the
+	 * session's CDP socket): the artifact directory */
+	MSG_PACK_AUX_FD,
+	/* api -> sup: a sessions REST call; sup -> api: its JSON answer */
+	MSG_SESSION_REQ,
+	MSG_SESSION_REPLY,
 	MSG_TYPE_COUNT
 };
 

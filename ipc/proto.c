@@ -30,6 +30,7 @@ void p_pack_run_enc(struct buf *b, const struct p_pack_run *m)
 	buf_put_str(b, m->client);
 	buf_put_str(b, m->workspace ? m->workspace : "");
 	buf_put_str(b, m->remote ? m->remote : "");
+	buf_put_str(b, m->session ? m->session : "");
 	buf_put_blob(b, m->input, m->input_len);
 }
 
@@ -44,6 +45,7 @@ int p_pack_run_dec(struct cursor *c, struct p_pack_run *m)
 	m->client = S(c);
 	m->workspace = S(c);
 	m->remote = S(c);
+	m->session = S(c);
 	m->input = cursor_blob(c, &m->input_len, PROTO_BLOB_MAX);
 	return cursor_end(c);
 }
@@ -177,6 +179,33 @@ int p_audit_query_dec(struct cursor *c, struct p_audit_query *m)
 	m->actor = S(c);
 	m->session_id = S(c);
 	m->limit = cursor_u32(c);
+	return cursor_end(c);
+}
+
+void p_session_req_enc(struct buf *b, const struct p_session_req *m)
+{
+	buf_put_str(b, m->op);
+	buf_put_str(b, m->owner);
+	buf_put_str(b, m->id ? m->id : "");
+	buf_put_str(b, m->label ? m->label : "");
+	buf_put_u64(b, m->memory_limit);
+	buf_put_u64(b, m->shm_size);
+	buf_put_u32(b, m->cpu_limit_milli);
+	buf_put_u32(b, m->timeout_s);
+	buf_put_u32(b, m->max_tasks);
+}
+
+int p_session_req_dec(struct cursor *c, struct p_session_req *m)
+{
+	m->op = S(c);
+	m->owner = S(c);
+	m->id = S(c);
+	m->label = S(c);
+	m->memory_limit = cursor_u64(c);
+	m->shm_size = cursor_u64(c);
+	m->cpu_limit_milli = cursor_u32(c);
+	m->timeout_s = cursor_u32(c);
+	m->max_tasks = cursor_u32(c);
 	return cursor_end(c);
 }
 

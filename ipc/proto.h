@@ -21,6 +21,7 @@ struct p_pack_run {
 	/* workspace packs: the clone_path handle, and the git remote the
 	 * caller named ("" when none); the supervisor resolves both */
 	const char *workspace, *remote;
+	const char *session;  /* browser packs: _session_id, "" = ephemeral */
 	uint32_t version, timeout_ms, max_output;
 	const uint8_t *input; size_t input_len;
 };
@@ -44,6 +45,13 @@ struct p_audit {
 };
 struct p_audit_query { int64_t from_ms, to_ms; const char *event_type, *actor, *session_id; uint32_t limit; };
 struct p_blob { uint32_t ok; const uint8_t *data; size_t len; };
+/* SESSION_REQ: op is create|list|get|delete|logs; the answer is a p_blob
+ * whose ok is the HTTP status and whose data is the JSON body. */
+struct p_session_req {
+	const char *op, *owner, *id, *label;
+	uint64_t memory_limit, shm_size;
+	uint32_t cpu_limit_milli, timeout_s, max_tasks;
+};
 struct p_head { int64_t seq; const uint8_t *hash; const uint8_t *sig; };
 
 #include "ipc/msg.h"
@@ -64,6 +72,8 @@ void p_audit_enc(struct buf *b, const struct p_audit *m);
 int p_audit_dec(struct cursor *c, struct p_audit *m);
 void p_audit_query_enc(struct buf *b, const struct p_audit_query *m);
 int p_audit_query_dec(struct cursor *c, struct p_audit_query *m);
+void p_session_req_enc(struct buf *b, const struct p_session_req *m);
+int p_session_req_dec(struct cursor *c, struct p_session_req *m);
 void p_blob_enc(struct buf *b, const struct p_blob *m);
 int p_blob_dec(struct cursor *c, struct p_blob *m);
 /* HEAD_SIGN has no signature; HEAD_SIGNED has one. */

@@ -136,6 +136,23 @@ void config_load(void)
 	cfg.exec_workers = (int)env_int("HELMDECK_EXEC_WORKERS", 4, 1, 64);
 	cfg.exec_mem_max = env_size("HELMDECK_EXEC_MEMORY", 1ull << 30, 64ull << 20, 1ull << 40);
 	cfg.exec_pids_max = (uint64_t)env_int("HELMDECK_EXEC_PIDS", 256, 8, 1 << 20);
+	cfg.browser_pool = (int)env_int("HELMDECK_BROWSER_POOL", 1, 0, 16);
+	cfg.session_memory = env_size("HELMDECK_SESSION_MEMORY", 1ull << 30, 128ull << 20, 1ull << 40);
+	cfg.browser_pool_memory = env_size("HELMDECK_BROWSER_POOL_MEMORY", 4ull << 30, 128ull << 20, 1ull << 42);
+	cfg.session_pids = (uint64_t)env_int("HELMDECK_SESSION_PIDS", 512, 32, 1 << 20);
+	const char *st = getenv("HELMDECK_SESSION_TIMEOUT");
+	cfg.session_timeout_ms = st && *st ? parse_duration_ms(st) : 300000;
+	if (cfg.session_timeout_ms < 1000 || cfg.session_timeout_ms > 24ll * 3600 * 1000)
+		fatal("HELMDECK_SESSION_TIMEOUT=%s: expected a duration between 1s and 24h", st);
+	const char *bn = env_default("HELMDECK_BROWSER_NETWORK", "none");
+	if (strcmp(bn, "none") && strcmp(bn, "direct"))
+		fatal("HELMDECK_BROWSER_NETWORK=%s: expected none or direct", bn);
+	cfg.browser_net_direct = !strcmp(bn, "direct");
+	cfg.max_sessions = (int)env_int("HELMDECK_MAX_SESSIONS", 16, 1, 64);
+	const char *at = getenv("HELMDECK_ARTIFACT_TTL");
+	cfg.artifact_ttl_ms = at && *at ? parse_duration_ms(at) : 7ll * 24 * 3600 * 1000;
+	if (cfg.artifact_ttl_ms < 1000 || cfg.artifact_ttl_ms > 3650ll * 24 * 3600 * 1000)
+		fatal("HELMDECK_ARTIFACT_TTL=%s: expected a duration between 1s and 3650d", at);
 }
 
 void config_export(void)

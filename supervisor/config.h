@@ -29,6 +29,15 @@ struct config {
 	int exec_workers;          /* concurrent exec-class sandboxes */
 	uint64_t exec_mem_max;
 	uint64_t exec_pids_max;
+	/* browser sessions */
+	int browser_pool;            /* warm browsers kept ready */
+	uint64_t browser_pool_memory; /* budget: warm + live sessions' memory limits */
+	uint64_t session_memory;     /* default memory_limit of a session */
+	uint64_t session_pids;
+	int64_t session_timeout_ms;  /* default timeout_seconds */
+	int browser_net_direct;      /* sessions use the host network (no egress role yet) */
+	int max_sessions;
+	int64_t artifact_ttl_ms;
 	char issuer[64];
 };
 

@@ -225,7 +225,7 @@ int confine_apply(const struct confine_spec *s)
 		unsigned applied = 0;
 		if (sandbox_root_landlock(s->root, &applied) < 0)
 			fatalx("landlock for the exec sandbox");
-		if (!(applied & LL_DENY_TCP))
+		if (!(applied & LL_DENY_TCP) && !s->root->allow_tcp)
 			confine_note_missing("landlock-net");
 		if (!(applied & LL_SCOPE))
 			confine_note_missing("landlock-scope");

@@ -5,6 +5,8 @@
 #include "supervisor/supervisor.h"
 
 #include <stdio.h>
+
+int browser_main(void);
 #include <string.h>
 
 int main(int argc, char **argv)
@@ -13,6 +15,9 @@ int main(int argc, char **argv)
 		printf("helmdeckd %s\n", HELMDECK_VERSION);
 		return 0;
 	}
+	/* a browser session is not a role: it talks CDP, not our IPC */
+	if (argc == 3 && !strcmp(argv[1], "-R") && !strcmp(argv[2], "browser"))
+		return browser_main();
 	if (argc == 3 && !strcmp(argv[1], "-R")) {
 		const struct role_def *r = role_by_name(argv[2]);
 		if (!r)

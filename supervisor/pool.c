@@ -12,6 +12,7 @@
 #include "ipc/proto.h"
 #include "supervisor/config.h"
 #include "supervisor/seccomp_policy.h"
+#include "supervisor/session.h"
 #include "supervisor/spawn.h"
 #include "supervisor/workspace.h"
 #include "workers/packs/registry.h"
@@ -50,6 +51,9 @@ struct run {
 	char ws_id[WS_ID_LEN + 1];
 	int ws_created, ws_failed;
 	char remote_display[WS_URL_MAX];
+	char session_id[SESSION_ID_LEN + 1];  /* browser packs */
+	int cdp_fd;                           /* lent for this run, or -1 */
+	int ephemeral;                        /* the session was made for this run */
 };
 
 static struct run *rq_head, *rq_tail;
@@ -189,7 +193,8 @@ static void run_answer(struct run *r, const struct p_pack_result *res)
 			       "workspace", r->ws_id, "detail", utf8_valid((const uint8_t *)detail, dn) ? detail : NULL);
 	char *payload = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
 	json_decref(pl);
-	sup_audit("pack_call", r->actor, res->ok ? "ok" : "error", res->ok ? NULL : res->code, r->pack,
+	int cancelled = !res->ok && res->detail && !strcmp(res->detail, "cancelled");
+	sup_audit("pack_call", r->actor, res->ok ? "ok" : cancelled ? "cancelled" : "error", res->ok ? NULL : res->code, r->pack,
 		  (int64_t)(res->duration_us / 1000), payload ? payload : "{}");
 	free(payload);
 }
@@ -212,6 +217,13 @@ static void run_free(struct run *r)
 		close(r->dir_fd);
 	if (r->remote_fd >= 0)
 		close(r->remote_fd);
+	if (r->cdp_fd >= 0) {
+		close(r->cdp_fd);
+		session_return(r->session_id);
+	} else if (r->ephemeral) {
+		/* a session made for a run that never got to use it */
+		session_return(r->session_id);
+	}
 	if (r->ws_id[0]) {
 		if (r->worker)
 			ws_set_running(r->ws_id, 0);
@@ -404,8 +416,17 @@ static void pool_start(struct proc *w, struct run *r)
 	if (r->ws_id[0])
 		ws_set_running(r->ws_id, 1);
 	chan_permit(w->ch, MSG_PACK_RESULT, 1);
-	/* a bound worker got its directories at spawn */
+	/* a bound worker got its directories at spawn; a browser worker gets
+	 * the artifact store first and the session's CDP socket with the run */
 	int fd = pool_class_bound(w->cls) ? -1 : r->dir_fd;
+	if (r->cdp_fd >= 0) {
+		if (chan_send(w->ch, MSG_PACK_AUX_FD, r->api_id, NULL, r->dir_fd) < 0) {
+			run_fail(r, "internal", "worker unavailable", "send failed");
+			sup_kill_proc(w, "send failed");
+			return;
+		}
+		fd = r->cdp_fd;
+	}
 	if (chan_send(w->ch, MSG_PACK_RUN, r->api_id, &r->frame, fd) < 0) {
 		run_fail(r, "internal", "worker unavailable", "send failed");
 		sup_kill_proc(w, "send failed");
@@ -435,6 +456,24 @@ static void pool_dispatch_queue(void)
 		int bound = pool_class_bound(r->cls);
 		struct proc *w = r->ws_id[0] && ws_running(r->ws_id) ? NULL :
 				 bound ? pool_free_bound_slot(r->cls) : pool_idle(r->cls);
+		if (w && r->session_id[0] && r->cdp_fd < 0) {
+			/* one invocation at a time drives a session */
+			char why[256];
+			int busy;
+			r->cdp_fd = session_lend(r->session_id, r->actor, &busy, why, sizeof why);
+			if (r->cdp_fd < 0 && !busy) {
+				struct run *bad = r;
+				*pp = r->next;
+				if (rq_tail == r)
+					rq_tail = prev;
+				rq_len--;
+				run_fail(bad, "invalid_input", why, "pack:session refused");
+				run_free(bad);
+				continue;
+			}
+			if (r->cdp_fd < 0)
+				w = NULL;
+		}
 		if (!w) {
 			prev = r;
 			pp = &r->next;
@@ -488,6 +527,21 @@ static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 		r->remote_rw = d->remote == PACK_REMOTE_PUSH;
 		snprintf(r->remote_display, sizeof r->remote_display, "%s", remote);
 	}
+	if (d->session) {
+		if (*m->session) {
+			snprintf(r->session_id, sizeof r->session_id, "%.*s", SESSION_ID_LEN, m->session);
+		} else {
+			/* no _session_id: a session for this call alone, from the warm pool */
+			const char *sid = session_create(r->actor, NULL, why, sizeof why);
+			if (!sid) {
+				run_fail(r, "session_unavailable", why, "pack:no browser");
+				return -1;
+			}
+			snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+			session_mark_ephemeral(sid);
+			r->ephemeral = 1;
+		}
+	}
 	if (d->ws == PACK_WS_CREATE) {
 		if (ws_create(r->actor, m->remote, r->ws_id, &r->dir_fd) < 0) {
 			run_fail(r, "internal", "could not create a workspace", strerror(errno));
@@ -509,6 +563,7 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	r->api_id = api_id;
 	r->dir_fd = artifacts_fd;
 	r->remote_fd = -1;
+	r->cdp_fd = -1;
 	snprintf(r->pack, sizeof r->pack, "%s", m.pack);
 	snprintf(r->actor, sizeof r->actor, "%s", m.actor);
 	/* the class comes from our own registry, not from the api's word */
@@ -550,6 +605,28 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	evtimer_add(r->timer, &tv);
 	pool_dispatch_queue();
 	return 0;
+}
+
+void pool_cancel(uint32_t api_id)
+{
+	for (struct run *r = rq_head; r; r = r->next) {
+		if (r->api_id != api_id)
+			continue;
+		rq_unlink(r);
+		run_fail(r, "internal", "cancelled by the caller", "cancelled");
+		run_free(r);
+		return;
+	}
+	for (int i = 0; i < sup.nworkers; i++) {
+		struct proc *w = &sup.workers[i];
+		if (!w->run || w->run->api_id != api_id || w->run->answered)
+			continue;
+		run_fail(w->run, "internal", "cancelled by the caller", "cancelled");
+		/* a bound worker still being spawned is killed when it reports ready */
+		sup_kill_proc(w, "cancelled");
+		return;
+	}
+	/* already answered: nothing to stop */
 }
 
 void pool_worker_exited(struct proc *w, int status)

@@ -6,6 +6,8 @@
 static const struct role_route api_routes[] = {
 	{MSG_READY, -1},
 	{MSG_PACK_RUN, ROLE_WORKER},
+	{MSG_PACK_CANCEL, -1},
+	{MSG_SESSION_REQ, -1},
 	{MSG_AUTH_LOGIN, ROLE_VAULT},
 	{MSG_AUDIT_APPEND, ROLE_STORE},
 	{MSG_AUDIT_QUERY, ROLE_STORE},

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define RO_FLAGS (MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -129,7 +130,7 @@ static int sb_etc(const struct sandbox_root *s)
 	return 0;
 }
 
-static int sb_dev(const char *mnt)
+static int sb_dev(const char *mnt, unsigned long shm_bytes)
 {
 	char p[PATH_MAX];
 	if (sb_path(p, sizeof p, mnt, "/dev") < 0 || mkdir(p, 0755) < 0)
@@ -154,8 +155,10 @@ static int sb_dev(const char *mnt)
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
 		if (sb_path(p, sizeof p, mnt, links[i].link) < 0 || symlink(links[i].target, p) < 0)
 			return -1;
+	char opt[64];
+	snprintf(opt, sizeof opt, "size=%lu,mode=1777", shm_bytes ? shm_bytes : 16ul << 20);
 	if (sb_path(p, sizeof p, mnt, "/dev/shm") < 0 || mkdir(p, 01777) < 0 ||
-	    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,mode=1777") < 0)
+	    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) < 0)
 		return -1;
 	return 0;
 }
@@ -197,8 +200,11 @@ int sandbox_root_enter(const struct sandbox_root *s, char *missing, size_t missi
 	char p[PATH_MAX], opt[64];
 	if (mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
 		return -1;
-	if (sb_bind_ro(m, "/usr", 0) < 0 || sb_usr_links(m) < 0 || sb_etc(s) < 0 || sb_dev(m) < 0)
+	if (sb_bind_ro(m, "/usr", 0) < 0 || sb_usr_links(m) < 0 || sb_etc(s) < 0 || sb_dev(m, s->shm_bytes) < 0)
 		return -1;
+	for (const char *const *x = s->extra_ro; x && *x; x++)
+		if (sb_bind_ro(m, *x, 1) < 0)
+			return -1;
 	if (sb_path(p, sizeof p, m, "/tmp") < 0 || mkdir(p, 01777) < 0)
 		return -1;
 	snprintf(opt, sizeof opt, "size=%lu,mode=1777", s->tmp_bytes);
@@ -223,9 +229,14 @@ int sandbox_root_enter(const struct sandbox_root *s, char *missing, size_t missi
 		close(s->ws_fd);
 	if (s->remote_fd >= 0)
 		close(s->remote_fd);
-	if (mount(NULL, m, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	/* pivot_root, not chroot: the host's tree is unmounted from this
+	 * namespace altogether, and a process inside may still create its own
+	 * user namespace (chromium's sandbox), which a chroot forbids */
+	if (chdir(m) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return -1;
-	if (chroot(m) < 0 || chdir(s->ws_fd >= 0 ? SANDBOX_WS : "/") < 0)
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return -1;
+	if (chdir(s->ws_fd >= 0 ? SANDBOX_WS : "/") < 0)
 		return -1;
 	return 0;
 }
@@ -238,12 +249,14 @@ int sandbox_root_landlock(const struct sandbox_root *s, unsigned *applied)
 		{"/tmp", LL_READ | LL_WRITE | LL_EXEC},
 		{SANDBOX_WS, LL_READ | LL_WRITE | LL_EXEC},
 		{SANDBOX_REMOTE, LL_READ},
+		{"/proc", LL_READ | LL_WRITE},
 	};
 	struct ll_path p[8];
 	int n = 0;
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
 		if ((!strcmp(dirs[i].path, SANDBOX_WS) && s->ws_fd < 0) ||
-		    (!strcmp(dirs[i].path, SANDBOX_REMOTE) && s->remote_fd < 0))
+		    (!strcmp(dirs[i].path, SANDBOX_REMOTE) && s->remote_fd < 0) ||
+		    (!strcmp(dirs[i].path, "/proc") && !s->proc_writable))
 			continue;
 		int fd = open(dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
@@ -253,7 +266,7 @@ int sandbox_root_landlock(const struct sandbox_root *s, unsigned *applied)
 			rights |= LL_WRITE;
 		p[n++] = (struct ll_path){fd, rights};
 	}
-	int rc = landlock_restrict_paths(p, n, LL_DENY_TCP | LL_SCOPE, applied);
+	int rc = landlock_restrict_paths(p, n, (s->allow_tcp ? 0 : LL_DENY_TCP) | LL_SCOPE, applied);
 	for (int i = 0; i < n; i++)
 		close(p[i].fd);
 	return rc;

@@ -6,7 +6,7 @@
  * harmless /dev nodes, a fresh /proc for the worker's pid namespace, a
  * private /tmp, the workspace read-write at /workspace and, for repo.fetch
  * and repo.push, the git remote at /remote. Then the tmpfs is made
- * read-only and the process chroots into it.
+ * read-only and the process pivots into it (the host tree is detached).
  */
 #ifndef HD_SANDBOX_ROOT_H
 #define HD_SANDBOX_ROOT_H
@@ -25,6 +25,13 @@ struct sandbox_root {
 	uid_t uid;            /* the ids the worker will run as (for /etc/passwd) */
 	gid_t gid;
 	unsigned long tmp_bytes;
+	/* browser sessions: more read-only host paths (NULL-terminated), the
+	 * /dev/shm size (0: 16 MiB), and TCP allowed (direct network) */
+	const char *const *extra_ro;
+	unsigned long shm_bytes;
+	int allow_tcp;
+	/* chromium's sandbox writes its children's uid_map/gid_map in /proc */
+	int proc_writable;
 };
 
 /* Build and enter. Returns 0; -1 (errno set) when a mount was refused, which

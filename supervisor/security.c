@@ -9,6 +9,7 @@
 #include "supervisor/config.h"
 #include "supervisor/landlock.h"
 #include "supervisor/seccomp_policy.h"
+#include "supervisor/session.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -170,6 +171,11 @@ char *security_report(void)
 		json_array_append_new(exm, json_string(t));
 	json_object_set_new(ex, "last_run_missing", pool_exec_seen ? exm : (json_decref(exm), json_null()));
 	json_object_set_new(o, "exec_sandbox", ex);
+	char *sr = session_report_json();
+	json_error_t je;
+	json_t *sj = json_loads(sr, 0, &je);  /* our own text, never a peer's */
+	free(sr);
+	json_object_set_new(o, "browser_sessions", sj ? sj : json_null());
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)

@@ -7,10 +7,12 @@
 #include "ipc/proto.h"
 #include "supervisor/config.h"
 #include "supervisor/spawn.h"
+#include "supervisor/session.h"
 #include "supervisor/workspace.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
@@ -223,6 +225,78 @@ static int sup_dispatch_api_packrun(struct chan *c, uint32_t id, struct cursor *
 	return pool_run(id, copy.p, copy.len, &copy);
 }
 
+static int sup_dispatch_api_cancel(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd; (void)arg;
+	if (p_empty_dec(cur) < 0)
+		return -1;
+	pool_cancel(id);
+	return 0;
+}
+
+static void sup_session_reply(struct chan *c, uint32_t id, int status, char *json)
+{
+	struct p_blob r = {(uint32_t)status, (const uint8_t *)json, strlen(json)};
+	struct buf b;
+	buf_init(&b);
+	p_blob_enc(&b, &r);
+	chan_send(c, MSG_SESSION_REPLY, id, &b, -1);
+	buf_free(&b);
+	free(json);
+}
+
+static char *sup_json_error(const char *code, const char *msg)
+{
+	json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!s)
+		fatal("json_dumps");
+	return s;
+}
+
+/* The sessions REST calls; the api checked the token and the body. */
+static int sup_dispatch_api_session(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)fd; (void)arg;
+	struct p_session_req m;
+	if (p_session_req_dec(cur, &m) < 0)
+		return -1;
+	char why[256] = "";
+	char *json;
+	if (!strcmp(m.op, "create")) {
+		struct session_opts o = {.label = m.label, .memory_limit = m.memory_limit, .shm_size = m.shm_size,
+					 .cpu_limit_milli = m.cpu_limit_milli, .timeout_s = m.timeout_s, .max_tasks = m.max_tasks};
+		const char *sid = session_create(m.owner, &o, why, sizeof why);
+		if (!sid) {
+			sup_session_reply(c, id, 503, sup_json_error("session_unavailable", why));
+			return 0;
+		}
+		char payload[160];
+		snprintf(payload, sizeof payload, "{\"session_id\":\"%s\"}", sid);
+		sup_audit("session_created", m.owner, "ok", NULL, NULL, 0, payload);
+		sup_session_reply(c, id, 201, session_json(sid, m.owner));
+	} else if (!strcmp(m.op, "list")) {
+		sup_session_reply(c, id, 200, session_list_json(m.owner));
+	} else if (!strcmp(m.op, "get") && (json = session_json(m.id, m.owner))) {
+		sup_session_reply(c, id, 200, json);
+	} else if (!strcmp(m.op, "logs") && (json = session_logs_json(m.id, m.owner))) {
+		sup_session_reply(c, id, 200, json);
+	} else if (!strcmp(m.op, "delete") && session_terminate(m.id, m.owner, "deleted by its owner") == 0) {
+		json_t *o = json_pack("{s:s,s:b}", "id", m.id, "terminated", 1);
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!s)
+			fatal("json_dumps");
+		sup_session_reply(c, id, 200, s);
+	} else if (!strcmp(m.op, "get") || !strcmp(m.op, "logs") || !strcmp(m.op, "delete")) {
+		sup_session_reply(c, id, 404, sup_json_error("not_found", "no such session for this caller"));
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 static int sup_dispatch_api_login(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)c; (void)fd; (void)arg;
@@ -286,6 +360,8 @@ static int sup_dispatch_api_security(struct chan *c, uint32_t id, struct cursor 
 const struct allow_entry api_allow[] = {
 	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_api_ready},
 	{MSG_PACK_RUN, 0, sup_dispatch_api_packrun},
+	{MSG_PACK_CANCEL, 0, sup_dispatch_api_cancel},
+	{MSG_SESSION_REQ, 0, sup_dispatch_api_session},
 	{MSG_AUTH_LOGIN, 0, sup_dispatch_api_login},
 	{MSG_AUDIT_APPEND, 0, sup_dispatch_api_audit},
 	{MSG_AUDIT_QUERY, 0, sup_dispatch_api_query},
@@ -650,6 +726,8 @@ static void sup_reap(void)
 		struct proc *p = sup_find_pid(pid);
 		if (p)
 			sup_proc_exited(p, status);
+		else
+			session_reaped(pid, status);
 	}
 }
 
@@ -662,7 +740,7 @@ static int sup_alive_count(void)
 	for (int i = 0; i < sup.nworkers; i++)
 		if (sup.workers[i].pid > 0)
 			n++;
-	return n;
+	return n + session_alive();
 }
 
 static struct event *shutdown_timer;
@@ -694,6 +772,7 @@ static void sup_begin_shutdown(void)
 	log_info("shutting down");
 	control_shutdown();
 	pool_fail_all();
+	session_shutdown();
 	for (int i = 0; i < sup.nworkers; i++)
 		sup_kill_proc(&sup.workers[i], "shutdown");
 	/* api first so no new work arrives, then the rest */
@@ -889,6 +968,8 @@ int supervisor_main(void)
 	sup_spawn_proc(&sup.roles[ROLE_API]);
 	pool_init();
 	ws_init();
+	session_init();
+	artifact_janitor_init();
 	pool_fill();
 	event_base_dispatch(sup.base);
 	ws_shutdown();

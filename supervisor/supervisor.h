@@ -72,9 +72,15 @@ extern char pool_exec_missing[256];
 extern int pool_exec_seen;
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur);
 void pool_worker_exited(struct proc *p, int status);
+/* The api's caller gave up on run api_id: drop it or kill its worker. */
+void pool_cancel(uint32_t api_id);
 void pool_fail_all(void);
 extern const struct allow_entry worker_allow[];
 extern const size_t worker_allow_n;
+
+/* artifact_janitor.c */
+void artifact_janitor_init(void);
+int artifact_expire(void);
 
 /* security.c */
 char *security_report(void);

@@ -40,6 +40,10 @@ int ws_id_valid(const char *s)
 
 /* Depth-first removal through descriptors: a symlink is unlinked, never
  * followed, so a tree a sandboxed command built cannot steer us outside. */
+static void ws_rm_at(int dirfd, const char *name, int depth);
+
+void ws_rm_tree(int dirfd, const char *name) { ws_rm_at(dirfd, name, 0); }
+
 static void ws_rm_at(int dirfd, const char *name, int depth)
 {
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)

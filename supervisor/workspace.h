@@ -25,6 +25,9 @@ int ws_create(const char *owner, const char *url, char id[WS_ID_LEN + 1], int *d
  * someone else (why says which, for the audit log only). */
 int ws_open(const char *id, const char *owner, int *dirfd, char *url, size_t urllen, char *why, size_t whylen);
 void ws_remove(const char *id);
+/* Remove name below dirfd, depth first, through descriptors, never
+ * following a symlink (also used for browser profiles). */
+void ws_rm_tree(int dirfd, const char *name);
 /* Queued and running invocations hold their workspace so the janitor
  * leaves it alone; one invocation runs in a workspace at a time. */
 void ws_hold(const char *id, int delta);

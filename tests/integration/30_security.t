@@ -45,7 +45,7 @@ is "$(printf '%s' "$w" | jq -r .no_new_privs)" true "an idle worker already has 
 is "$(awk '/^CapEff:/{print $2}' /proc/$wpid/status)" 0000000000000000 "and no capabilities"
 is "$(printf '%s' "$w" | jq -r .seccomp)" filter "an idle worker is already under its class's seccomp filter"
 is "$(awk '/^Seccomp:/{print $2}' /proc/$wpid/status)" 2 "and /proc agrees"
-is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.role=="worker" and .running) | .class] | sort | unique | join(",")')" "artifact,fs,test" \
+is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.role=="worker" and .running) | .class] | sort | unique | join(",")')" "artifact,browser,fs,test" \
 	"one pre-forked pool per pack class"
 is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.class=="exec") | .running] | unique | join(",")')" false \
 	"exec slots idle: an exec sandbox is built per run, around its workspace"

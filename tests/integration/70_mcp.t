@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 rpc() { # rpc JSON [extra curl args] -> body; status in $HD_TMP/status
 	curl -s -D "$HD_TMP/h" -o "$HD_TMP/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
-		-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "${@:2}" \
+		-H 'Content-Type: application/json' -H "Accept: ${ACCEPT:-application/json}" "${@:2}" \
 		--data-binary "$1" "$HD_URL/api/v1/mcp" >"$HD_TMP/status"
 	cat "$HD_TMP/body"
 }

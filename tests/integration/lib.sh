@@ -106,20 +106,39 @@ survivors() {
 	done
 	printf '%s' "$left"
 }
-# The official MCP SDK from npm, installed once into build/mcp-sdk and shared
-# by the MCP tests. Prints its directory, or the reason it is unavailable
-# (and returns 1).
+# The official MCP SDK from npm, and the `ws` package its WebSocket client
+# needs on Node 20 (no global WebSocket), installed once into build/mcp-sdk
+# and shared by the MCP tests. Prints its directory, or the reason it is
+# unavailable (and returns 1).
 MCP_SDK_VERSION=1.32.2
+MCP_WS_VERSION=8.23.0
 mcp_sdk() {
 	sdk=$(cd "$(dirname "$0")/../.." && pwd)/build/mcp-sdk
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		echo "node/npm not installed"; return 1
 	fi
-	if [ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ] &&
+	if { [ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ] || [ ! -d "$sdk/node_modules/ws" ]; } &&
 		! (mkdir -p "$sdk" && cd "$sdk" && timeout 180 npm install --silent --no-audit --no-fund \
-			"@modelcontextprotocol/sdk@$MCP_SDK_VERSION" >/dev/null 2>&1); then
-		echo "npm install @modelcontextprotocol/sdk@$MCP_SDK_VERSION failed (no registry?)"; return 1
+			"@modelcontextprotocol/sdk@$MCP_SDK_VERSION" "ws@$MCP_WS_VERSION" >/dev/null 2>&1); then
+		echo "npm install @modelcontextprotocol/sdk@$MCP_SDK_VERSION ws@$MCP_WS_VERSION failed (no registry?)"; return 1
 	fi
 	echo "$sdk"
+}
+# The MCP inspector's CLI from npm, installed once into build/mcp-inspector.
+# Prints the directory to run it from (its own build/: the package looks for
+# ../package.json relative to the working directory), or the reason.
+MCP_INSPECTOR_VERSION=1.0.3
+mcp_inspector() {
+	dir=$(cd "$(dirname "$0")/../.." && pwd)/build/mcp-inspector
+	cli=$dir/node_modules/@modelcontextprotocol/inspector-cli/build
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "node/npm not installed"; return 1
+	fi
+	if [ ! -f "$cli/cli.js" ] &&
+		! (mkdir -p "$dir" && cd "$dir" && timeout 180 npm install --silent --no-audit --no-fund \
+			"@modelcontextprotocol/inspector-cli@$MCP_INSPECTOR_VERSION" >/dev/null 2>&1); then
+		echo "npm install @modelcontextprotocol/inspector-cli@$MCP_INSPECTOR_VERSION failed (no registry?)"; return 1
+	fi
+	echo "$cli"
 }
 sanitized() { [ "${HELMDECK_SANITIZED:-0}" = 1 ]; }

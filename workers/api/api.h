@@ -34,6 +34,13 @@ struct api_req {
 	int mcp;                      /* answered as JSON-RPC (MCP) */
 	json_t *mcp_id;               /* the JSON-RPC id to answer with */
 	char mcp_method[48];
+	int cancelled;                /* api_pack_cancel() was called */
+	char session_label[128];      /* sessions.c: kept until the request is sent */
+	/* MCP: where the answer goes when it is not req's own response (an SSE
+	 * stream or a WebSocket, refcounted; mcp_stream.c), and the MCP state
+	 * of the message (mcp.c) */
+	struct mcp_stream *stream;
+	struct mcp_req *mcpx;
 };
 
 extern uint8_t api_pubkey[32];
@@ -44,11 +51,20 @@ int routes_init(void);
 /* Replies: each also writes the api_call audit record. */
 void api_reply_json(struct api_req *r, int status, json_t *body /* stolen */);
 void api_reply_empty(struct api_req *r, int status);
+/* The answer went out some other way (a stream) or not at all: audit with
+ * this status and free r. */
+void api_reply_none(struct api_req *r, int status);
 void api_reply_error(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Send a request to the supervisor and park r until the reply. */
 int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t reply_type);
 struct api_req *api_unpark(uint32_t id, uint32_t reply_type);
+/* Cancel the pack run parked under r (r->id): the supervisor drops it from
+ * its queue or kills its worker, and answers the PACK_RESULT with code
+ * "internal", detail "cancelled". r stays parked until that answer;
+ * r->cancelled is set so the reply can be suppressed (MCP sends no
+ * response to a cancelled request). -1 if r is not parked on a pack run. */
+int api_pack_cancel(struct api_req *r);
 void api_req_free(struct api_req *r);
 
 /* Shared by REST and MCP. */
@@ -60,9 +76,19 @@ int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in
 int pack_error_status(const char *code);
 int known_code(const char *code);
 
-/* MCP over streamable HTTP (mcp.c). */
+/* MCP (mcp_http.c: every /api/v1/mcp route; mcp.c: the JSON-RPC core). */
 void mcp_handle(struct api_req *r);
+int mcp_init(void);   /* before confinement: the WebSocket engine */
 void mcp_pack_result(struct api_req *r, int ok, const char *code, const char *message, json_t *output);
+/* The whole PACK_RESULT: detail ("cancelled" after api_pack_cancel) and
+ * the artifacts array (NULL = none); output and artifacts are stolen. */
+void mcp_pack_done(struct api_req *r, int ok, const char *code, const char *message, const char *detail,
+		   json_t *output, json_t *artifacts);
+void mcp_req_free(struct api_req *r);
+
+/* Browser sessions REST (sessions.c): rest is the path after /api/v1/sessions. */
+void sessions_handle(struct api_req *r, const char *rest);
+void sessions_reply(struct api_req *r, struct cursor *cur);
 
 /* Replies from the supervisor, by type. */
 void routes_pack_result(struct api_req *r, struct cursor *cur);

@@ -77,6 +77,7 @@ void api_req_free(struct api_req *r)
 {
 	if (!r)
 		return;
+	mcp_req_free(r);
 	json_decref(r->audit_payload);
 	json_decref(r->mcp_id);
 	explicit_bzero(&r->claims, sizeof r->claims);
@@ -91,7 +92,9 @@ static void api_audit(struct api_req *r)
 		.status = r->status, .actor = r->authed ? r->claims.sub : "anonymous",
 		.client = r->authed ? r->claims.client : "", .event_type = r->mcp ? "mcp_call" : "api_call", .method = r->mcp ? r->mcp_method : r->method,
 		.path = r->path, .session_id = "", .pack = r->pack ? r->pack->name : "",
-		.outcome = r->status < 400 ? "ok" : "error", .error_code = r->pack_error,
+		/* an MCP tool error is a 200 with isError: its pack error decides */
+		.outcome = r->cancelled ? "cancelled" : r->status >= 400 || (r->mcp && r->pack_error[0]) ? "error" : "ok",
+		.error_code = r->pack_error,
 		.payload = (const uint8_t *)payload, .payload_len = payload ? strlen(payload) : 0,
 	};
 	if (a.payload_len > (1u << 20))
@@ -130,6 +133,13 @@ void api_reply_json(struct api_req *r, int status, json_t *body)
 	api_req_free(r);
 }
 
+void api_reply_none(struct api_req *r, int status)
+{
+	r->status = status;
+	api_audit(r);
+	api_req_free(r);
+}
+
 void api_reply_empty(struct api_req *r, int status)
 {
 	r->status = status;
@@ -156,8 +166,13 @@ static void api_client_gone(struct evhttp_connection *conn, void *arg)
 	(void)conn;
 	uint32_t id = (uint32_t)(uintptr_t)arg;
 	struct api_req *r = pending[id % API_MAX_PENDING];
-	if (r && r->id == id)
+	if (r && r->id == id && r->req) {
+		/* evhttp detached the unanswered request from the dead
+		 * connection: it is ours to free */
+		if (!evhttp_request_get_connection(r->req))
+			evhttp_request_free(r->req);
 		r->req = NULL;
+	}
 }
 
 int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t reply_type)
@@ -171,8 +186,11 @@ int api_park(struct api_req *r, uint32_t type, const struct buf *b, uint32_t rep
 		r->id = id;
 		r->awaiting = reply_type;
 		pending[id % API_MAX_PENDING] = r;
-		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), api_client_gone,
-					      (void *)(uintptr_t)id);
+		/* a message that arrived on a stream (SSE, WebSocket) has no
+		 * request of its own; the stream watches its peer */
+		if (r->req)
+			evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), api_client_gone,
+						      (void *)(uintptr_t)id);
 		if (chan_send(role.sup, type, id, b, -1) < 0) {
 			pending[id % API_MAX_PENDING] = NULL;
 			return -1;
@@ -191,6 +209,14 @@ struct api_req *api_unpark(uint32_t id, uint32_t reply_type)
 	if (r->req)
 		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
 	return r;
+}
+
+int api_pack_cancel(struct api_req *r)
+{
+	if (!r || r->awaiting != MSG_PACK_RESULT || pending[r->id % API_MAX_PENDING] != r)
+		return -1;
+	r->cancelled = 1;
+	return chan_send(role.sup, MSG_PACK_CANCEL, r->id, NULL, -1);
 }
 
 /* ---- from the supervisor ---- */
@@ -220,6 +246,7 @@ API_REPLY_HANDLER(api_dispatch_result, MSG_PACK_RESULT, routes_pack_result)
 API_REPLY_HANDLER(api_dispatch_token, MSG_AUTH_TOKEN, routes_token)
 API_REPLY_HANDLER(api_dispatch_rows, MSG_AUDIT_ROWS, routes_audit_rows)
 API_REPLY_HANDLER(api_dispatch_security, MSG_SECURITY, routes_security)
+API_REPLY_HANDLER(api_dispatch_session, MSG_SESSION_REPLY, sessions_reply)
 
 static const struct allow_entry api_from_sup[] = {
 	{MSG_PUBKEY, AL_PERMIT, api_dispatch_pubkey},
@@ -227,6 +254,7 @@ static const struct allow_entry api_from_sup[] = {
 	{MSG_AUTH_TOKEN, AL_PERMIT, api_dispatch_token},
 	{MSG_AUDIT_ROWS, AL_PERMIT, api_dispatch_rows},
 	{MSG_SECURITY, AL_PERMIT, api_dispatch_security},
+	{MSG_SESSION_REPLY, AL_PERMIT, api_dispatch_session},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 
@@ -267,6 +295,7 @@ int api_main(void)
 		fatal("cannot serve on the listening socket");
 	api_listener = evhttp_bound_socket_get_listener(bs);
 	api_conn_timer = evtimer_new(role.base, api_conn_check, NULL);
+	mcp_init();  /* loads the WebSocket engine while files can still be opened */
 	confine_apply(&s);
 	role_ready(NULL, 0);
 	event_base_dispatch(role.base);

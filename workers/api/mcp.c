@@ -1,51 +1,41 @@
 /*
- * MCP (Model Context Protocol) over streamable HTTP: POST /api/v1/mcp
- * carries one JSON-RPC 2.0 message and gets one JSON answer. Every pack is a
- * tool named as the pack, with its full input and output schema. A pack's
- * typed error is a tool result with isError, never a protocol error.
- * Not here yet: the GET server stream, SSE responses, progress and
- * cancellation, the legacy SSE pair and WebSocket (issue 4).
+ * The MCP (Model Context Protocol) core: JSON-RPC 2.0 messages, whichever
+ * transport brought them (mcp_http.c, mcp_ws.c), answered into the POST's
+ * own response or into a stream (mcp_stream.c). Every pack is a tool named
+ * as the pack, with its full input and output schema; a pack's typed error
+ * is a tool result with isError, never a protocol error. A tools/call may
+ * report progress while it runs and may be cancelled by
+ * notifications/cancelled from the same session, which kills its worker.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "api.h"
+#include "mcp.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/config.h"
-#include "workers/packs/jsonschema.h"
+#include "workers/role.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define MCP_PAGE 50
-#define MCP_MAX_SESSIONS 256
 
 static const char *mcp_versions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
 
-/* Sessions: id -> subject that created it (another subject may not use it). */
-static struct {
-	char id[33];
-	char sub[128];
-	uint64_t last_ms;
-} mcp_sessions[MCP_MAX_SESSIONS];
+/* tools/call requests still running, for notifications/cancelled */
+static struct api_req *inflight[API_MAX_PENDING];
 
-static void mcp_send(struct api_req *r, int status, json_t *body, const char *session)
+int mcp_init(void)
 {
-	if (r->req && session)
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Mcp-Session-Id", session);
-	if (!body) {
-		api_reply_empty(r, 202);  /* a notification: accepted, no body */
-		return;
-	}
-	api_reply_json(r, status, body);
+	mcp_image_init();
+	return mcp_ws_init(role.base);
 }
 
-static json_t *mcp_error(json_t *id, int code, const char *msg)
+json_t *mcp_error(json_t *id, int code, const char *msg)
 {
 	return json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", "code", code,
 			 "message", msg);
@@ -56,10 +46,9 @@ static json_t *mcp_result(json_t *id, json_t *result /* stolen */)
 	return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
 }
 
-/* Browsers may not drive the local server from another site (DNS rebinding). */
-static int mcp_origin_ok(struct api_req *r)
+int mcp_origin_ok(struct evhttp_request *req)
 {
-	const char *o = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Origin");
+	const char *o = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
 	if (!o)
 		return 1;
 	const char *allowed = getenv("HELMDECK_MCP_ALLOWED_ORIGINS");
@@ -80,50 +69,159 @@ static int mcp_origin_ok(struct api_req *r)
 	return 0;
 }
 
-static const char *mcp_session_new(const char *sub)
+static struct mcp_req *mcpx(struct api_req *r)
 {
-	int slot = 0;
-	uint64_t oldest = UINT64_MAX;
-	for (int i = 0; i < MCP_MAX_SESSIONS; i++) {
-		if (!mcp_sessions[i].id[0]) {
-			slot = i;
+	if (!r->mcpx)
+		r->mcpx = xcalloc(1, sizeof *r->mcpx);
+	return r->mcpx;
+}
+
+const char *mcp_req_session(const struct api_req *r)
+{
+	return r->mcpx ? r->mcpx->session : "";
+}
+
+struct api_req *mcp_req_new(const jwt_claims *claims, const char *path, const char *method)
+{
+	struct api_req *r = xcalloc(1, sizeof *r);
+	r->start_us = now_us_mono();
+	r->claims = *claims;
+	r->authed = 1;
+	r->mcp = 1;
+	snprintf(r->path, sizeof r->path, "%s", path);
+	snprintf(r->method, sizeof r->method, "%s", method);
+	snprintf(r->mcp_method, sizeof r->mcp_method, "%s", method);
+	mcpx(r);
+	return r;
+}
+
+/* No more progress, no more cancellation: r is being answered. */
+static void mcp_quiet(struct api_req *r)
+{
+	struct mcp_req *x = r->mcpx;
+	if (!x)
+		return;
+	if (x->tick) {
+		event_free(x->tick);
+		x->tick = NULL;
+	}
+	if (x->inflight) {
+		for (size_t i = 0; i < API_MAX_PENDING; i++)
+			if (inflight[i] == r)
+				inflight[i] = NULL;
+		x->inflight = 0;
+	}
+}
+
+void mcp_req_free(struct api_req *r)
+{
+	mcp_quiet(r);
+	if (r->mcpx) {
+		json_decref(r->mcpx->progress_token);
+		json_decref(r->mcpx->result);
+		json_decref(r->mcpx->todo);
+		free(r->mcpx);
+		r->mcpx = NULL;
+	}
+	mcp_stream_unref(r->stream);
+	r->stream = NULL;
+}
+
+void mcp_send(struct api_req *r, int status, json_t *body, const char *session_hdr)
+{
+	mcp_quiet(r);
+	if (r->stream) {
+		if (body)
+			mcp_stream_send(r->stream, body);
+		if (r->stream->once)
+			mcp_stream_end(r->stream);
+		api_reply_none(r, body ? status : 202);
+		json_decref(body);
+		return;
+	}
+	if (r->req && session_hdr)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Mcp-Session-Id", session_hdr);
+	if (!body) {
+		api_reply_empty(r, 202);  /* a notification: accepted, no body */
+		return;
+	}
+	api_reply_json(r, status, body);
+}
+
+/* A cancelled request gets no JSON-RPC response: an SSE answer just ends,
+ * a plain POST gets 202 with no body. */
+static void mcp_send_nothing(struct api_req *r)
+{
+	mcp_quiet(r);
+	if (r->stream) {
+		if (r->stream->once)
+			mcp_stream_end(r->stream);
+		api_reply_none(r, 200);
+		return;
+	}
+	api_reply_empty(r, 202);
+}
+
+/* ---- progress and cancellation ---- */
+
+static void mcp_progress_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what;
+	struct api_req *r = arg;
+	struct mcp_req *x = r->mcpx;
+	/* on the request's own stream; a plain JSON POST's go to the session's
+	 * GET stream, the only way they can reach the client */
+	struct mcp_stream *to = r->stream ? r->stream : mcp_session_stream(x->session);
+	if (!to || to->closed)
+		return;
+	char msg[200];
+	snprintf(msg, sizeof msg, "running %s", r->pack ? r->pack->name : "pack");
+	json_t *n = json_pack("{s:s,s:s,s:{s:O,s:I,s:s}}", "jsonrpc", "2.0", "method", "notifications/progress", "params",
+			      "progressToken", x->progress_token, "progress",
+			      (json_int_t)((now_us_mono() - r->start_us + 500000) / 1000000), "message", msg);
+	mcp_stream_send(to, n);
+	json_decref(n);
+}
+
+static void mcp_track(struct api_req *r)
+{
+	struct mcp_req *x = mcpx(r);
+	for (size_t i = 0; i < API_MAX_PENDING; i++)
+		if (!inflight[i]) {
+			inflight[i] = r;
+			x->inflight = 1;
 			break;
 		}
-		if (mcp_sessions[i].last_ms < oldest) {
-			oldest = mcp_sessions[i].last_ms;
-			slot = i;
-		}
+	if (x->progress_token) {
+		x->tick = event_new(role.base, -1, EV_PERSIST, mcp_progress_tick, r);
+		if (!x->tick)
+			fatal("out of memory");
+		struct timeval tv = {MCP_PROGRESS_S, 0};
+		event_add(x->tick, &tv);
 	}
-	uint8_t rnd[16];
-	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd)
-		fatal("getrandom");
-	hex_encode(rnd, sizeof rnd, mcp_sessions[slot].id);
-	snprintf(mcp_sessions[slot].sub, sizeof mcp_sessions[slot].sub, "%s", sub);
-	mcp_sessions[slot].last_ms = now_ms_mono();
-	return mcp_sessions[slot].id;
 }
 
-/* -1: unknown session id; -2: someone else's; 0: fine (or none given). */
-static int mcp_session_check(const char *id, const char *sub)
+/* notifications/cancelled: stop the session's request with that id. */
+static void mcp_cancel(struct api_req *n, json_t *params)
 {
-	if (!id)
-		return 0;
-	for (int i = 0; i < MCP_MAX_SESSIONS; i++)
-		if (mcp_sessions[i].id[0] && !strcmp(mcp_sessions[i].id, id)) {
-			if (strcmp(mcp_sessions[i].sub, sub))
-				return -2;
-			mcp_sessions[i].last_ms = now_ms_mono();
-			return 0;
-		}
-	return -1;
+	json_t *rid = json_object_get(params, "requestId");
+	const char *sid = mcp_req_session(n);
+	int found = 0;
+	for (size_t i = 0; rid && sid[0] && i < API_MAX_PENDING; i++) {
+		struct api_req *r = inflight[i];
+		if (!r || r == n || r->cancelled || strcmp(mcp_req_session(r), sid) || !json_equal(r->mcp_id, rid))
+			continue;
+		/* parked on its pack run: the supervisor kills the worker; between
+		 * the run and its answer (fetching images): just never answer */
+		if (api_pack_cancel(r) < 0)
+			r->cancelled = 1;
+		found = 1;
+		break;
+	}
+	n->audit_payload = json_pack("{s:O,s:b}", "requestId", rid ? rid : json_null(), "cancelled", found);
 }
 
-static void mcp_session_end(const char *id)
-{
-	for (int i = 0; i < MCP_MAX_SESSIONS; i++)
-		if (mcp_sessions[i].id[0] && !strcmp(mcp_sessions[i].id, id))
-			memset(&mcp_sessions[i], 0, sizeof mcp_sessions[i]);
-}
+/* ---- tools and resources ---- */
 
 static json_t *mcp_tool(const struct pack_def *p, json_t *in, json_t *out)
 {
@@ -170,54 +268,111 @@ static json_t *mcp_catalog(void)
 		const struct pack_def *p = routes_pack(i, &ins, &outs);
 		if ((p->test_only && !cfg.test_packs) || pack_find(p->name, 0, cfg.test_packs) != p)
 			continue;
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "name", p->name, "description", p->description,
-						     "latest", "v"));
-		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "latest", json_sprintf("v%d", p->version));
+		json_t *e = json_pack("{s:s,s:s}", "name", p->name, "description", p->description);
+		json_object_set_new(e, "latest", json_sprintf("v%d", p->version));
+		json_array_append_new(arr, e);
 	}
 	return arr;
 }
 
-void mcp_pack_result(struct api_req *r, int ok, const char *code, const char *message, json_t *output)
+static int mcp_may_call(const struct api_req *r)
 {
-	json_t *res;
-	if (ok) {
-		char *text = json_dumps(output, JSON_COMPACT);
-		res = json_pack("{s:[{s:s,s:s}],s:O,s:b}", "content", "type", "text", "text", text ? text : "{}",
-				"structuredContent", output, "isError", 0);
-		free(text);
-	} else {
-		json_t *e = json_pack("{s:s,s:s}", "error", code, "message", message);
-		char *text = json_dumps(e, JSON_COMPACT);
-		json_decref(e);
-		res = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text ? text : "{}", "isError", 1);
-		free(text);
-	}
-	json_decref(output);
-	json_t *id = json_incref(r->mcp_id);
-	mcp_send(r, 200, mcp_result(id, res), NULL);
-	json_decref(id);
+	return jwt_has_scope(&r->claims, "packs:call") || jwt_has_scope(&r->claims, "packs:*");
 }
 
-static void mcp_call(struct api_req *r, json_t *id, json_t *params)
+static void mcp_tool_error(struct api_req *r, const char *code, const char *message)
+{
+	json_t *e = json_pack("{s:s,s:s}", "error", code, "message", message);
+	char *text = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	json_t *res = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text ? text : "{}", "isError", 1);
+	free(text);
+	mcp_send(r, 200, mcp_result(r->mcp_id, res), NULL);
+}
+
+void mcp_pack_result(struct api_req *r, int ok, const char *code, const char *message, json_t *output)
+{
+	mcp_pack_done(r, ok, code, message, "", output, NULL);
+}
+
+void mcp_pack_done(struct api_req *r, int ok, const char *code, const char *message, const char *detail,
+		   json_t *output, json_t *artifacts)
+{
+	if (r->mcpx && r->mcpx->parent) {
+		json_decref(artifacts);
+		mcp_image_fetched(r, ok, output);
+		return;
+	}
+	mcp_quiet(r);
+	if (r->cancelled) {
+		if (!ok && detail && !strcmp(detail, "cancelled"))
+			snprintf(r->pack_error, sizeof r->pack_error, "cancelled");
+		json_decref(output);
+		json_decref(artifacts);
+		mcp_send_nothing(r);
+		return;
+	}
+	if (!ok) {
+		json_decref(output);
+		json_decref(artifacts);
+		mcp_tool_error(r, code, message);
+		return;
+	}
+	char *text = json_dumps(output, JSON_COMPACT);
+	json_t *res = json_pack("{s:[{s:s,s:s}],s:O,s:b}", "content", "type", "text", "text", text ? text : "{}",
+				"structuredContent", output, "isError", 0);
+	free(text);
+	json_decref(output);
+	mcp_image_answer(r, res, artifacts);
+}
+
+/* The end of a tools/call or resources/read that went through mcp_image.c. */
+void mcp_finish(struct api_req *r, json_t *result /* stolen */, json_t *error /* stolen */)
+{
+	if (r->cancelled) {
+		json_decref(result);
+		json_decref(error);
+		mcp_send_nothing(r);
+		return;
+	}
+	mcp_send(r, 200, error ? error : mcp_result(r->mcp_id, result), NULL);
+}
+
+static void mcp_call(struct api_req *r, json_t *id, json_t *params, unsigned flags)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
 	json_t *args = json_object_get(params, "arguments");
-	if (!name || (args && !json_is_object(args))) {
+	json_t *meta = json_object_get(params, "_meta");
+	json_t *ver = json_object_get(meta, "helmdeck/version");
+	json_t *tok = json_object_get(meta, "progressToken");
+	if (!name || (args && !json_is_object(args)) || (meta && !json_is_object(meta)) ||
+	    (ver && (!json_is_integer(ver) || json_integer_value(ver) < 1 || json_integer_value(ver) > 1000)) ||
+	    (tok && !json_is_integer(tok) && !(json_is_string(tok) && json_string_length(tok) <= 256))) {
 		mcp_send(r, 200, mcp_error(id, -32602, "tools/call needs a tool name and an arguments object"), NULL);
 		return;
 	}
-	const struct pack_def *p = pack_find(name, 0, cfg.test_packs);
+	/* _meta."helmdeck/version" pins a pack version, as /packs/<name>/v<N> does in REST */
+	const struct pack_def *p = pack_find(name, ver ? (int)json_integer_value(ver) : 0, cfg.test_packs);
 	if (!p) {
-		mcp_send(r, 200, mcp_error(id, -32602, "unknown tool"), NULL);
+		mcp_send(r, 200, mcp_error(id, -32602, ver ? "unknown tool or tool version" : "unknown tool"), NULL);
 		return;
 	}
-	if (!jwt_has_scope(&r->claims, "packs:call") && !jwt_has_scope(&r->claims, "packs:*")) {
+	if (!mcp_may_call(r)) {
 		r->pack = p;
-		mcp_pack_result(r, 0, "credential_invalid", "token lacks scope packs:call", NULL);
+		snprintf(r->pack_error, sizeof r->pack_error, "credential_invalid");
+		mcp_tool_error(r, "credential_invalid", "token lacks scope packs:call");
 		return;
 	}
 	json_t *in = args ? json_incref(args) : json_object();
 	r->audit_payload = json_pack("{s:s,s:O}", "tool", name, "input", in);
+	if (tok)
+		mcpx(r)->progress_token = json_incref(tok);
+	if ((flags & MCP_F_SSE_OK) && r->req) {
+		/* the client takes an SSE answer: progress, then the result, then the end */
+		r->stream = mcp_stream_sse(r->req, mcp_req_session(r), 1, 0 /* authorized at its start */, NULL);
+		r->req = NULL;
+	}
+	mcp_track(r);
 	char err[600];
 	if (routes_pack_dispatch(r, p, in, err, sizeof err) < 0) {
 		snprintf(r->pack_error, sizeof r->pack_error, "invalid_input");
@@ -226,64 +381,67 @@ static void mcp_call(struct api_req *r, json_t *id, json_t *params)
 	json_decref(in);
 }
 
-void mcp_handle(struct api_req *r)
+static void mcp_resources_read(struct api_req *r, json_t *id, json_t *params)
 {
-	r->mcp = 1;
-	snprintf(r->mcp_method, sizeof r->mcp_method, "%s", r->method);
-	if (!mcp_origin_ok(r)) {
-		api_reply_error(r, 403, "forbidden", "origin not allowed");
-		return;
-	}
-	enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
-	if (m != EVHTTP_REQ_POST && m != EVHTTP_REQ_DELETE) {
-		/* the server-to-client stream (GET) is not offered yet */
-		api_reply_error(r, 405, "method_not_allowed", "POST JSON-RPC messages to this endpoint");
-		return;
-	}
-	if (require(r, "packs:read") < 0)
-		return;
-	const char *sid = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Mcp-Session-Id");
-	int sc = mcp_session_check(sid, r->claims.sub);
-	if (sc == -2) {
-		api_reply_error(r, 403, "forbidden", "that MCP session belongs to another subject");
-		return;
-	}
-	if (m == EVHTTP_REQ_DELETE) {
-		if (!sid || sc < 0) {
-			api_reply_error(r, 404, "not_found", "no such MCP session");
+	const char *uri = json_string_value(json_object_get(params, "uri"));
+	if (uri && !strncmp(uri, "helmdeck://artifacts/", 21)) {
+		if (!mcp_may_call(r)) {
+			mcp_send(r, 200, mcp_error(id, -32602, "reading an artifact needs scope packs:call"), NULL);
 			return;
 		}
-		mcp_session_end(sid);
-		api_reply_json(r, 200, json_pack("{s:b}", "ended", 1));
+		mcp_image_read(r, uri);
 		return;
 	}
-	struct evbuffer *inb = evhttp_request_get_input_buffer(r->req);
-	size_t len = evbuffer_get_length(inb);
+	json_t *data = !uri ? NULL : !strcmp(uri, "helmdeck://packs") ? mcp_catalog()
+			  : !strcmp(uri, "helmdeck://sessions")  ? json_array()
+								  : NULL;
+	if (!data) {
+		mcp_send(r, 200, mcp_error(id, -32002, "resource not found"), NULL);
+		return;
+	}
+	char *text = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType", "application/json", "text",
+				text ? text : "[]");
+	free(text);
+	mcp_send(r, 200, mcp_result(id, res), NULL);
+}
+
+/* ---- messages ---- */
+
+json_t *mcp_parse(const char *buf, size_t len, json_t **err)
+{
+	*err = NULL;
 	json_error_t je;
-	json_t *msg = len ? json_loadb((const char *)evbuffer_pullup(inb, -1), len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	json_t *msg = len ? json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je) : NULL;
 	if (!msg) {
-		mcp_send(r, 400, mcp_error(NULL, -32700, "parse error"), NULL);
-		return;
+		*err = mcp_error(NULL, -32700, "parse error");
+		return NULL;
 	}
+	json_t *id = json_object_get(msg, "id");
+	json_t *params = json_object_get(msg, "params");
+	int id_ok = !id || json_is_integer(id) || (json_is_string(id) && json_string_length(id) <= 256);
+	if (!json_is_object(msg) || !json_string_value(json_object_get(msg, "method")) ||
+	    strcmp(json_string_value(json_object_get(msg, "jsonrpc")) ?: "", "2.0") || !id_ok || json_is_null(id) ||
+	    (params && !json_is_object(params))) {
+		*err = mcp_error(id_ok ? id : NULL, -32600, "invalid request");
+		json_decref(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+void mcp_dispatch(struct api_req *r, json_t *msg, unsigned flags, const char *session)
+{
+	snprintf(mcpx(r)->session, sizeof r->mcpx->session, "%s", session ? session : "");
 	json_t *id = json_object_get(msg, "id");
 	const char *method = json_string_value(json_object_get(msg, "method"));
 	json_t *params = json_object_get(msg, "params");
-	int id_ok = !id || json_is_integer(id) || (json_is_string(id) && json_string_length(id) <= 256);
-	if (!json_is_object(msg) || !method || strcmp(json_string_value(json_object_get(msg, "jsonrpc")) ?: "", "2.0") ||
-	    !id_ok || json_is_null(id) || (params && !json_is_object(params))) {
-		json_t *eid = id_ok ? id : NULL;
-		mcp_send(r, 400, mcp_error(eid, -32600, "invalid request"), NULL);
-		json_decref(msg);
-		return;
-	}
 	snprintf(r->mcp_method, sizeof r->mcp_method, "%s", method);
-	if (sid && sc == -1 && strcmp(method, "initialize")) {
-		json_decref(msg);
-		api_reply_error(r, 404, "not_found", "unknown or expired MCP session; initialize again");
-		return;
-	}
 	if (!id) {
-		/* notifications: initialized, cancelled (cancellation comes with issue 4) */
+		/* notifications: initialized, cancelled; the rest are ignored */
+		if (!strcmp(method, "notifications/cancelled"))
+			mcp_cancel(r, params);
 		json_decref(msg);
 		mcp_send(r, 202, NULL, NULL);
 		return;
@@ -295,11 +453,19 @@ void mcp_handle(struct api_req *r)
 		for (size_t i = 0; want && i < sizeof mcp_versions / sizeof mcp_versions[0]; i++)
 			if (!strcmp(want, mcp_versions[i]))
 				ver = mcp_versions[i];
+		const char *sid = NULL;
+		if ((flags & MCP_F_POST) && !(sid = mcp_session_new(r->claims.sub, MCP_SESS_HTTP))) {
+			mcp_send(r, 200, mcp_error(id, -32000, "too many open MCP sessions"), NULL);
+			json_decref(msg);
+			return;
+		}
+		/* the pack registry is compiled in: the tool list never changes
+		 * while a session lives, so listChanged is false (ADR 014) */
 		json_t *res = json_pack("{s:s,s:{s:{s:b},s:{}},s:{s:s,s:s},s:s}", "protocolVersion", ver, "capabilities",
 					"tools", "listChanged", 0, "resources", "serverInfo", "name", "helmdeck", "version",
 					HELMDECK_VERSION, "instructions",
 					"helmdeck capability packs: each tool is one typed, sandboxed pack call.");
-		mcp_send(r, 200, mcp_result(id, res), mcp_session_new(r->claims.sub));
+		mcp_send(r, 200, mcp_result(id, res), sid);
 	} else if (!strcmp(method, "ping")) {
 		mcp_send(r, 200, mcp_result(id, json_object()), NULL);
 	} else if (!strcmp(method, "tools/list")) {
@@ -307,28 +473,20 @@ void mcp_handle(struct api_req *r)
 		json_t *res = mcp_tools_list(params, &bad);
 		mcp_send(r, 200, bad ? mcp_error(id, -32602, "bad cursor") : mcp_result(id, res), NULL);
 	} else if (!strcmp(method, "tools/call")) {
-		mcp_call(r, id, params);
+		mcp_call(r, id, params, flags);
 	} else if (!strcmp(method, "resources/list")) {
 		json_t *res = json_pack("{s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]}", "resources", "uri", "helmdeck://packs",
 					"name", "packs", "description", "the pack catalog", "mimeType", "application/json",
 					"uri", "helmdeck://sessions", "name", "sessions", "description",
 					"browser sessions (none exist in this build)", "mimeType", "application/json");
 		mcp_send(r, 200, mcp_result(id, res), NULL);
+	} else if (!strcmp(method, "resources/templates/list")) {
+		json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "resourceTemplates", "uriTemplate", "helmdeck://artifacts/{key}",
+					"name", "artifact", "description",
+					"a stored artifact by its sha256 key (what resource_link blocks point at)");
+		mcp_send(r, 200, mcp_result(id, res), NULL);
 	} else if (!strcmp(method, "resources/read")) {
-		const char *uri = json_string_value(json_object_get(params, "uri"));
-		json_t *data = !uri ? NULL : !strcmp(uri, "helmdeck://packs") ? mcp_catalog()
-				  : !strcmp(uri, "helmdeck://sessions")  ? json_array()
-									  : NULL;
-		if (!data) {
-			mcp_send(r, 200, mcp_error(id, -32602, "unknown resource"), NULL);
-		} else {
-			char *text = json_dumps(data, JSON_COMPACT);
-			json_decref(data);
-			json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType", "application/json",
-						"text", text ? text : "[]");
-			free(text);
-			mcp_send(r, 200, mcp_result(id, res), NULL);
-		}
+		mcp_resources_read(r, id, params);
 	} else {
 		mcp_send(r, 200, mcp_error(id, -32601, "method not found"), NULL);
 	}

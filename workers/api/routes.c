@@ -343,6 +343,9 @@ int routes_pack_dispatch(struct api_req *r, const struct pack_def *p, json_t *in
 			  p->remote == PACK_REMOTE_PUSH ? json_string_value(json_object_get(in, "remote")) : "",
 		.input = (const uint8_t *)s, .input_len = strlen(s),
 	};
+	m.session = p->session ? json_string_value(json_object_get(in, "_session_id")) : "";
+	if (!m.session)
+		m.session = "";
 	if (!m.workspace)
 		m.workspace = "";
 	if (!m.remote)
@@ -385,7 +388,10 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 {
 	struct p_pack_result res;
 	if (p_pack_result_dec(cur, &res) < 0) {
-		api_reply_error(r, 500, "internal", "bad reply from the pack engine");
+		if (r->mcp)
+			mcp_pack_done(r, 0, "internal", "bad reply from the pack engine", "", NULL, NULL);
+		else
+			api_reply_error(r, 500, "internal", "bad reply from the pack engine");
 		return;
 	}
 	const struct pack_def *p = r->pack;
@@ -394,7 +400,8 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 		const char *code = known_code(res.code) ? res.code : "internal";
 		snprintf(r->pack_error, sizeof r->pack_error, "%s", code);
 		if (r->mcp) {
-			mcp_pack_result(r, 0, code, res.message[0] ? res.message : code, NULL);
+			/* the detail tells MCP a cancelled run from a failed one */
+			mcp_pack_done(r, 0, code, res.message[0] ? res.message : code, res.detail, NULL, NULL);
 			return;
 		}
 		json_t *e = json_pack("{s:s,s:s}", "error", code, "message", res.message[0] ? res.message : code);
@@ -419,14 +426,15 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 					p->name, err.path, err.path[0] ? " " : "", err.msg);
 		return;
 	}
-	if (r->mcp) {
-		mcp_pack_result(r, 1, "", "", out);
-		return;
-	}
 	json_t *arts = json_loadb((const char *)res.artifacts, res.artifacts_len, 0, &je);
 	if (!json_is_array(arts)) {
 		json_decref(arts);
 		arts = json_array();
+	}
+	if (r->mcp) {
+		/* image artifacts become content blocks (mcp_image.c) */
+		mcp_pack_done(r, 1, "", "", "", out, arts);
+		return;
 	}
 	json_t *body = json_pack("{s:s,s:s,s:o,s:o,s:I,s:n}", "pack", p->name, "version", "", "output", out,
 				 "artifacts", arts, "duration_ms", (json_int_t)(res.duration_us / 1000), "session_id");
@@ -640,9 +648,11 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		h_pack_call(r, path + sizeof packs - 1);
 	else if (!strcmp(path, "/api/v1/audit") && get)
 		h_audit(r);
+	else if (!strncmp(path, "/api/v1/sessions", 16) && (path[16] == '\0' || path[16] == '/'))
+		sessions_handle(r, path + 16);
 	else if (!strcmp(path, "/api/v1/security") && get)
 		h_security(r);
-	else if (!strcmp(path, "/api/v1/mcp"))
+	else if (!strcmp(path, "/api/v1/mcp") || !strncmp(path, "/api/v1/mcp/", 12))
 		mcp_handle(r);
 	else if (!strcmp(path, "/api/v1/bridge/version") && get)
 		h_bridge_version(r);

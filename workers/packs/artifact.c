@@ -138,16 +138,22 @@ static json_t *artifact_put(const json_t *in, struct pack_ctx *ctx)
 		if (!ctype)
 			ctype = "application/octet-stream";
 	}
-	if (len > ARTIFACT_MAX) {
-		free(data);
+	json_t *out = artifact_store(ctx, name, ctype, data, len);
+	free(data);
+	return out;
+}
+
+json_t *artifact_store(struct pack_ctx *ctx, const char *name, const char *ctype, const void *data, size_t len)
+{
+	if (len > ARTIFACT_MAX)
 		return pack_fail(ctx, "resource_exhausted", "artifact of %zu bytes exceeds the %u byte cap", len, ARTIFACT_MAX);
-	}
+	if (ctx->artifacts_fd < 0)
+		return pack_fail(ctx, "artifact_failed", "this worker has no artifact store");
 	uint8_t digest[32];
 	char key[65];
 	SHA256(data, len, digest);
 	hex_encode(digest, 32, key);
 	int rc = artifact_write_at(ctx->artifacts_fd, "objects", key, data, len);
-	free(data);
 	if (rc < 0)
 		return pack_fail(ctx, "artifact_failed", "cannot store the artifact: %s", strerror(errno));
 	json_t *meta = json_pack("{s:s,s:s,s:I,s:s,s:I,s:s,s:s}", "key", key, "name", name, "size", (json_int_t)len,

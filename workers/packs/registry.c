@@ -12,6 +12,7 @@ static const struct {
 	{test_packs, &test_packs_n},
 	{fs_packs, &fs_packs_n},
 	{exec_packs, &exec_packs_n},
+	{browser_packs, &browser_packs_n},
 };
 
 size_t pack_count(void)

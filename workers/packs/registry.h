@@ -23,6 +23,12 @@ struct pack_ctx {
 	uint64_t ws_max_bytes;      /* size cap of one workspace */
 	const char *remote_url;     /* git url of the mounted remote, or NULL */
 	const char *remote_display; /* the remote as the caller named it */
+	/* Browser packs: the session's CDP channel, a stream socket carrying
+	 * chromium's --remote-debugging-pipe protocol (JSON messages, each
+	 * ended by a NUL byte), for the length of this invocation; -1 otherwise.
+	 * session_id names that session (to return as _session_id). */
+	int cdp_fd;
+	const char *session_id;
 	char err_code[32];
 	char err_msg[512];
 	char err_detail[512];       /* optional, e.g. the count of matches */
@@ -46,6 +52,7 @@ struct pack_def {
 	int ws_write;         /* changes the workspace: the size cap applies */
 	int remote;           /* PACK_REMOTE_*: which input names a git remote */
 	const char *timeout_arg;  /* input field (seconds) that sets the run timeout */
+	int session;          /* needs a browser session: ephemeral, or _session_id */
 };
 
 enum pack_ws { PACK_WS_NONE = 0, PACK_WS_USE, PACK_WS_CREATE };
@@ -65,6 +72,11 @@ json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
 json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Store bytes in the artifact store (ctx->artifacts_fd) and list them in
+ * ctx->artifacts. Returns {key,name,size,content_type,sha256}, or NULL with
+ * the typed error set (artifact.c). */
+json_t *artifact_store(struct pack_ctx *ctx, const char *name, const char *ctype, const void *data, size_t len);
+
 /* Pack families. */
 extern const struct pack_def artifact_packs[];
 extern const size_t artifact_packs_n;
@@ -74,5 +86,7 @@ extern const struct pack_def fs_packs[];       /* fs.c: class "fs" */
 extern const size_t fs_packs_n;
 extern const struct pack_def exec_packs[];     /* exec_packs.c: class "exec" */
 extern const size_t exec_packs_n;
+extern const struct pack_def browser_packs[];  /* browser_packs.c: class "browser" */
+extern const size_t browser_packs_n;
 
 #endif

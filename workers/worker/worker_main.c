@@ -35,6 +35,21 @@ static struct sandbox_root worker_root = {.ws_fd = -1, .remote_fd = -1};
 static const char *worker_ws_id, *worker_remote;
 
 static int worker_is(const char *cls) { return !strcmp(worker_cls, cls); }
+
+/* browser class: the artifact directory arrives just before the run */
+static int worker_aux_fd = -1;
+
+static int worker_dispatch_aux(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)id; (void)arg;
+	if (p_empty_dec(cur) < 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	worker_aux_fd = fd;
+	return 0;
+}
 static void worker_send_result(uint32_t id, struct p_pack_result *r)
 {
 	struct buf b;
@@ -64,8 +79,16 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	/* the seccomp filter is already on; Landlock now narrows the
 	 * filesystem to beneath this run's directory (artifact store or
 	 * workspace). The exec class got its Landlock with its root. */
-	if (!worker_is("exec"))
+	if (worker_is("browser")) {
+		/* the CDP socket needs no path; files only beneath the store */
+		if (worker_aux_fd < 0) {
+			close(fd);
+			return -1;
+		}
+		confine_landlock(worker_aux_fd, LL_READ | LL_WRITE);
+	} else if (!worker_is("exec")) {
 		confine_landlock(fd, LL_READ | LL_WRITE);
+	}
 	/* the input is parsed only inside the finished sandbox */
 	json_error_t jerr;
 	json_t *input = json_loadb((const char *)m.input, m.input_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -74,11 +97,15 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 		worker_send_result(id, &r);
 		exit(0);
 	}
-	struct pack_ctx ctx = {.artifacts_fd = -1, .ws_fd = -1, .actor = m.actor, .pack = def->name,
+	struct pack_ctx ctx = {.artifacts_fd = -1, .ws_fd = -1, .cdp_fd = -1, .actor = m.actor, .pack = def->name,
 			       .artifacts = json_array(), .ws_max_bytes = cfg.workspace_max_bytes};
 	if (worker_is("fs")) {
 		ctx.ws_fd = fd;
 		ctx.ws_id = m.workspace;
+	} else if (worker_is("browser")) {
+		ctx.cdp_fd = fd;
+		ctx.artifacts_fd = worker_aux_fd;
+		ctx.session_id = m.session[0] ? m.session : NULL;
 	} else if (worker_is("exec")) {
 		ctx.ws_path = worker_root.ws_fd >= 0 ? SANDBOX_WS : NULL;
 		ctx.ws_id = worker_ws_id;
@@ -126,6 +153,11 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 }
 
 static const struct allow_entry worker_from_sup[] = {
+	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
+	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
+};
+static const struct allow_entry browser_worker_from_sup[] = {
+	{MSG_PACK_AUX_FD, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_aux},
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
@@ -181,6 +213,8 @@ int worker_main(void)
 	}
 	if (worker_is("exec"))
 		role_connect(exec_worker_from_sup, sizeof exec_worker_from_sup / sizeof exec_worker_from_sup[0]);
+	else if (worker_is("browser"))
+		role_connect(browser_worker_from_sup, sizeof browser_worker_from_sup / sizeof browser_worker_from_sup[0]);
 	else
 		role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
 	confine_apply(&s);
