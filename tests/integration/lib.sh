@@ -35,6 +35,8 @@ hd_start() { # extra env assignments may be passed as arguments
 	[ -n "${HD_TMP_KEEP:-}" ] && HD_TMP=$HD_TMP_KEEP || HD_TMP=$(mktemp -d /tmp/helmdeck-test.XXXXXX)
 	export HELMDECK_STATE_DIR=$HD_TMP/var
 	export HELMDECK_ENABLE_TEST_PACKS=1
+	# no warm browser unless a test asks for one (hd_start HELMDECK_BROWSER_POOL=1)
+	export HELMDECK_BROWSER_POOL=${HELMDECK_BROWSER_POOL:-0}
 	for try in 1 2 3 4 5; do
 		HD_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000))
 		export HELMDECK_ADDR=127.0.0.1:$HD_PORT
