@@ -85,6 +85,20 @@ OTHER=$($HD_RUNAS "$BIN/helmdeck" token mint --sub someone-else --scopes admin -
 out=$(TOKEN_OVERRIDE=$OTHER pack web.scrape_spa "{\"_session_id\":\"$SID\",\"url\":\"$U/\",\"fields\":{\"g\":{\"selector\":\"#greeting\"}}}")
 is "$(jqr "$out" .error)" invalid_input "another subject cannot use the session"
 api DELETE "/api/v1/sessions/$SID" >/dev/null
+
+# the reference's per-operation routes, in one session
+S2=$(api POST /api/v1/sessions '{}' | jq -r .id)
+out=$(api POST /api/v1/browser/navigate "{\"session_id\":\"$S2\",\"url\":\"$U/\"}")
+is "$(status) $(jqr "$out" .output.steps_completed)" "200 1" "POST /api/v1/browser/navigate"
+out=$(api POST /api/v1/browser/extract "{\"session_id\":\"$S2\",\"selector\":\"#greeting\"}")
+is "$(jqr "$out" .output.extractions.value)" "hello from helmdeck" "POST /api/v1/browser/extract reads the page navigate left"
+out=$(api POST /api/v1/browser/execute "{\"session_id\":\"$S2\",\"script\":\"document.title + ' ' + (6 * 7)\"}")
+is "$(jqr "$out" .output.extractions.result)" "Static page 42" "POST /api/v1/browser/execute"
+out=$(api POST /api/v1/browser/screenshot "{\"session_id\":\"$S2\"}")
+is "$(jqr "$out" '.output.screenshots | length')" 1 "POST /api/v1/browser/screenshot"
+api POST /api/v1/browser/navigate '{"url":"http://x/"}' >/dev/null
+is "$(status)" 400 "a browser route without session_id is refused"
+api DELETE "/api/v1/sessions/$S2" >/dev/null
 # chromium processes whose parent chain reaches this daemon
 ours() { for p in $(pgrep -f '^chromium --headless'); do q=$p; while [ "$q" -gt 1 ]; do
 	[ "$q" = "$HD_PID" ] && { echo "$p"; break; }; q=$(awk '{print $4}' /proc/$q/stat 2>/dev/null || echo 1); done; done | wc -l; }

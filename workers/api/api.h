@@ -89,6 +89,8 @@ void mcp_req_free(struct api_req *r);
 /* Browser sessions REST (sessions.c): rest is the path after /api/v1/sessions. */
 void sessions_handle(struct api_req *r, const char *rest);
 void sessions_reply(struct api_req *r, struct cursor *cur);
+/* POST /api/v1/browser/<op> (browser_rest.c). */
+void browser_rest_handle(struct api_req *r, const char *op);
 
 /* Replies from the supervisor, by type. */
 void routes_pack_result(struct api_req *r, struct cursor *cur);

@@ -648,6 +648,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		h_pack_call(r, path + sizeof packs - 1);
 	else if (!strcmp(path, "/api/v1/audit") && get)
 		h_audit(r);
+	else if (!strncmp(path, "/api/v1/browser/", 16) && post)
+		browser_rest_handle(r, path + 16);
 	else if (!strncmp(path, "/api/v1/sessions", 16) && (path[16] == '\0' || path[16] == '/'))
 		sessions_handle(r, path + 16);
 	else if (!strcmp(path, "/api/v1/security") && get)

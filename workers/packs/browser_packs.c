@@ -43,6 +43,7 @@ struct br_page {
 	char target[128];
 	char session[128];
 	uint64_t deadline;
+	int keep;   /* a pinned session's page: detach at the end, do not close */
 };
 
 static uint64_t br_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -94,10 +95,29 @@ static int br_open(struct br_page *p, struct pack_ctx *ctx, uint32_t timeout_ms)
 	cdp_watch(p->c, "Page.loadEventFired");
 	cdp_watch(p->c, "Target.detachedFromTarget");
 	json_t *r = NULL;
-	if (br_call(p, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"), p->deadline, &r) < 0)
-		return -1;
-	int bad = br_copy_id(p->target, sizeof p->target, json_object_get(r, "targetId"));
-	json_decref(r);
+	int bad = 1;
+	if (ctx->session_id) {
+		/* a session the caller keeps: its page (and what is loaded in it)
+		 * carries over from one call to the next */
+		if (br_call(p, "Target.getTargets", NULL, p->deadline, &r) < 0)
+			return -1;
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(r, "targetInfos"), i, t) {
+			if (bad && !strcmp(json_string_value(json_object_get(t, "type")) ?: "", "page"))
+				bad = br_copy_id(p->target, sizeof p->target, json_object_get(t, "targetId"));
+		}
+		json_decref(r);
+		r = NULL;
+		p->keep = !bad;
+	}
+	if (bad) {
+		if (br_call(p, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"), p->deadline, &r) < 0)
+			return -1;
+		bad = br_copy_id(p->target, sizeof p->target, json_object_get(r, "targetId"));
+		json_decref(r);
+		p->keep = ctx->session_id != NULL;
+	}
 	if (bad) {
 		pack_fail(ctx, "handler_failed", "Target.createTarget: the browser returned no usable targetId");
 		return -1;
@@ -127,7 +147,10 @@ static void br_close(struct br_page *p)
 		return;
 	uint64_t until = now_ms_mono() + BR_CLOSE_MS;
 	json_t *r = NULL;
-	if (p->target[0] &&
+	if (p->keep && p->session[0]) {
+		/* leave the page for the session's next call */
+		cdp_call(p->c, NULL, "Target.detachFromTarget", json_pack("{s:s}", "sessionId", p->session), until, &r);
+	} else if (p->target[0] &&
 	    cdp_call(p->c, NULL, "Target.closeTarget", json_pack("{s:s}", "targetId", p->target), until, &r) == CDP_OK) {
 		while (p->session[0]) {
 			json_t *ev = NULL;
