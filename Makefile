@@ -33,7 +33,7 @@ SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c superv
 PACK_BROWSER_SRC := workers/packs/browser_packs.c workers/packs/cdp.c
 PACK_WS_SRC := $(PACK_BROWSER_SRC) workers/packs/wsutil.c workers/packs/fs.c workers/packs/exec_packs.c \
 	workers/packs/exec_run.c workers/packs/repo_context.c
-ROLE_SRC   := workers/role.c workers/session/browser_main.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c workers/api/sessions.c workers/api/browser_rest.c \
+ROLE_SRC   := workers/role.c workers/session/browser_main.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c workers/api/sessions.c workers/api/browser_rest.c workers/api/artifacts_rest.c \
 	workers/store/store_main.c workers/store/auditdb.c workers/vault/vault_main.c \
 	workers/worker/worker_main.c workers/packs/registry.c workers/packs/jsonschema.c \
 	workers/packs/artifact.c workers/packs/testpacks.c $(PACK_WS_SRC)

@@ -28,6 +28,7 @@ static const struct {
 	[MSG_PACK_AUX_FD] = {"PACK_AUX_FD", 1},
 	[MSG_SESSION_REQ] = {"SESSION_REQ", 0},
 	[MSG_SESSION_REPLY] = {"SESSION_REPLY", 0},
+	[MSG_SHARE_MINT] = {"SHARE_MINT", 0},
 };
 
 const char *msg_name(uint32_t type)

@@ -52,6 +52,9 @@ enum msg_type {
 	/* api -> sup: a sessions REST call; sup -> api: its JSON answer */
 	MSG_SESSION_REQ,
 	MSG_SESSION_REPLY,
+	/* api -> sup -> vault (as TOKEN_MINT), answered AUTH_TOKEN: a share link
+	 * token for one artifact; the supervisor allows nothing else */
+	MSG_SHARE_MINT,
 	MSG_TYPE_COUNT
 };
 

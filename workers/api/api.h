@@ -36,6 +36,10 @@ struct api_req {
 	char mcp_method[48];
 	int cancelled;                /* api_pack_cancel() was called */
 	char session_label[128];      /* sessions.c: kept until the request is sent */
+	/* a pack run made on the caller's behalf by another route (artifacts):
+	 * the validated output goes here instead of the pack result reply */
+	void (*on_output)(struct api_req *r, json_t *out /* stolen */);
+	char share_key[65];           /* artifacts: a share token is being minted */
 	/* MCP: where the answer goes when it is not req's own response (an SSE
 	 * stream or a WebSocket, refcounted; mcp_stream.c), and the MCP state
 	 * of the message (mcp.c) */
@@ -51,6 +55,9 @@ int routes_init(void);
 /* Replies: each also writes the api_call audit record. */
 void api_reply_json(struct api_req *r, int status, json_t *body /* stolen */);
 void api_reply_empty(struct api_req *r, int status);
+/* Raw bytes (artifact downloads), audited like every reply. */
+void api_reply_bytes(struct api_req *r, int status, const char *ctype, const char *filename,
+		     const void *data, size_t len);
 /* The answer went out some other way (a stream) or not at all: audit with
  * this status and free r. */
 void api_reply_none(struct api_req *r, int status);
@@ -85,10 +92,16 @@ void mcp_pack_result(struct api_req *r, int ok, const char *code, const char *me
 void mcp_pack_done(struct api_req *r, int ok, const char *code, const char *message, const char *detail,
 		   json_t *output, json_t *artifacts);
 void mcp_req_free(struct api_req *r);
+/* helmdeck://sessions: the supervisor's session list for r (body stolen). */
+void mcp_sessions_done(struct api_req *r, int status, json_t *body);
 
 /* Browser sessions REST (sessions.c): rest is the path after /api/v1/sessions. */
 void sessions_handle(struct api_req *r, const char *rest);
 void sessions_reply(struct api_req *r, struct cursor *cur);
+/* /api/v1/artifacts (artifacts_rest.c): rest is the path after it. */
+void artifacts_handle(struct api_req *r, const char *rest);
+struct p_token;
+void artifacts_share_reply(struct api_req *r, const struct p_token *t);
 /* POST /api/v1/browser/<op> (browser_rest.c). */
 void browser_rest_handle(struct api_req *r, const char *op);
 

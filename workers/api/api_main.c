@@ -140,6 +140,37 @@ void api_reply_none(struct api_req *r, int status)
 	api_req_free(r);
 }
 
+void api_reply_bytes(struct api_req *r, int status, const char *ctype, const char *filename,
+		     const void *data, size_t len)
+{
+	r->status = status;
+	if (r->req) {
+		struct evbuffer *out = evbuffer_new();
+		if (!out)
+			fatal("out of memory");
+		evbuffer_add(out, data, len);
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+		evhttp_add_header(h, "Content-Type", ctype);
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		/* an artifact is the pack's bytes, never a page of ours */
+		evhttp_add_header(h, "Content-Security-Policy", "sandbox; default-src 'none'");
+		if (filename) {
+			char cd[400];
+			snprintf(cd, sizeof cd, "inline; filename=\"%.300s\"", filename);
+			for (char *q = cd + 17; *q; q++)
+				if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+					*q = '_';
+			cd[strlen(cd) - 1] = '"';
+			evhttp_add_header(h, "Content-Disposition", cd);
+		}
+		evhttp_send_reply(r->req, status, NULL, out);
+		evbuffer_free(out);
+	}
+	api_audit(r);
+	api_req_free(r);
+}
+
 void api_reply_empty(struct api_req *r, int status)
 {
 	r->status = status;

@@ -13,6 +13,7 @@
 #include "mcp.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "ipc/proto.h"
 #include "supervisor/config.h"
 #include "workers/role.h"
 
@@ -381,6 +382,44 @@ static void mcp_call(struct api_req *r, json_t *id, json_t *params, unsigned fla
 	json_decref(in);
 }
 
+static void mcp_resource_text(struct api_req *r, const char *uri, json_t *data /* stolen */)
+{
+	char *text = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType", "application/json", "text",
+				text ? text : "[]");
+	free(text);
+	mcp_send(r, 200, mcp_result(r->mcp_id, res), NULL);
+}
+
+/* helmdeck://sessions: the caller's browser sessions, from the supervisor
+ * (the same list as GET /api/v1/sessions); the answer comes to mcp_sessions_done. */
+static void mcp_sessions_read(struct api_req *r, json_t *id)
+{
+	if (!jwt_has_scope(&r->claims, "sessions:read") && !jwt_has_scope(&r->claims, "sessions:*")) {
+		mcp_send(r, 200, mcp_error(id, -32602, "reading helmdeck://sessions needs scope sessions:read"), NULL);
+		return;
+	}
+	struct p_session_req q = {.op = "list", .owner = r->claims.sub, .id = "", .label = ""};
+	struct buf b;
+	buf_init(&b);
+	p_session_req_enc(&b, &q);
+	int rc = api_park(r, MSG_SESSION_REQ, &b, MSG_SESSION_REPLY);
+	buf_free(&b);
+	if (rc < 0)
+		mcp_send(r, 200, mcp_error(id, -32603, "too many requests in flight"), NULL);
+}
+
+void mcp_sessions_done(struct api_req *r, int status, json_t *body)
+{
+	if (status != 200) {
+		json_decref(body);
+		mcp_send(r, 200, mcp_error(r->mcp_id, -32603, "the session runtime did not answer"), NULL);
+		return;
+	}
+	mcp_resource_text(r, "helmdeck://sessions", body);
+}
+
 static void mcp_resources_read(struct api_req *r, json_t *id, json_t *params)
 {
 	const char *uri = json_string_value(json_object_get(params, "uri"));
@@ -392,19 +431,16 @@ static void mcp_resources_read(struct api_req *r, json_t *id, json_t *params)
 		mcp_image_read(r, uri);
 		return;
 	}
-	json_t *data = !uri ? NULL : !strcmp(uri, "helmdeck://packs") ? mcp_catalog()
-			  : !strcmp(uri, "helmdeck://sessions")  ? json_array()
-								  : NULL;
+	if (uri && !strcmp(uri, "helmdeck://sessions")) {
+		mcp_sessions_read(r, id);
+		return;
+	}
+	json_t *data = uri && !strcmp(uri, "helmdeck://packs") ? mcp_catalog() : NULL;
 	if (!data) {
 		mcp_send(r, 200, mcp_error(id, -32002, "resource not found"), NULL);
 		return;
 	}
-	char *text = json_dumps(data, JSON_COMPACT);
-	json_decref(data);
-	json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType", "application/json", "text",
-				text ? text : "[]");
-	free(text);
-	mcp_send(r, 200, mcp_result(id, res), NULL);
+	mcp_resource_text(r, uri, data);
 }
 
 /* ---- messages ---- */
@@ -460,7 +496,7 @@ void mcp_dispatch(struct api_req *r, json_t *msg, unsigned flags, const char *se
 			return;
 		}
 		/* the pack registry is compiled in: the tool list never changes
-		 * while a session lives, so listChanged is false (ADR 014) */
+		 * while a session lives, so listChanged is false (ADR 015) */
 		json_t *res = json_pack("{s:s,s:{s:{s:b},s:{}},s:{s:s,s:s},s:s}", "protocolVersion", ver, "capabilities",
 					"tools", "listChanged", 0, "resources", "serverInfo", "name", "helmdeck", "version",
 					HELMDECK_VERSION, "instructions",
@@ -478,7 +514,7 @@ void mcp_dispatch(struct api_req *r, json_t *msg, unsigned flags, const char *se
 		json_t *res = json_pack("{s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]}", "resources", "uri", "helmdeck://packs",
 					"name", "packs", "description", "the pack catalog", "mimeType", "application/json",
 					"uri", "helmdeck://sessions", "name", "sessions", "description",
-					"browser sessions (none exist in this build)", "mimeType", "application/json");
+					"your browser sessions (GET /api/v1/sessions; scope sessions:read)", "mimeType", "application/json");
 		mcp_send(r, 200, mcp_result(id, res), NULL);
 	} else if (!strcmp(method, "resources/templates/list")) {
 		json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "resourceTemplates", "uriTemplate", "helmdeck://artifacts/{key}",

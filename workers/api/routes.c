@@ -182,6 +182,10 @@ void routes_token(struct api_req *r, struct cursor *cur)
 		api_reply_error(r, 500, "internal", "bad reply");
 		return;
 	}
+	if (r->share_key[0]) {
+		artifacts_share_reply(r, &t);
+		return;
+	}
 	if (!t.ok && !strcmp(t.code, "login_disabled")) {
 		api_reply_error(r, 503, "login_disabled", "password login is disabled: set HELMDECK_ADMIN_PASSWORD or mint a token with `helmdeck token mint`");
 		return;
@@ -431,6 +435,11 @@ void routes_pack_result(struct api_req *r, struct cursor *cur)
 		json_decref(arts);
 		arts = json_array();
 	}
+	if (r->on_output) {
+		json_decref(arts);
+		r->on_output(r, out);
+		return;
+	}
 	if (r->mcp) {
 		/* image artifacts become content blocks (mcp_image.c) */
 		mcp_pack_done(r, 1, "", "", "", out, arts);
@@ -648,6 +657,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		h_pack_call(r, path + sizeof packs - 1);
 	else if (!strcmp(path, "/api/v1/audit") && get)
 		h_audit(r);
+	else if (!strncmp(path, "/api/v1/artifacts", 17) && (path[17] == '\0' || path[17] == '/'))
+		artifacts_handle(r, path + 17);
 	else if (!strncmp(path, "/api/v1/browser/", 16) && post)
 		browser_rest_handle(r, path + 16);
 	else if (!strncmp(path, "/api/v1/sessions", 16) && (path[16] == '\0' || path[16] == '/'))

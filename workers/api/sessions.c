@@ -160,6 +160,11 @@ void sessions_reply(struct api_req *r, struct cursor *cur)
 		api_reply_error(r, 500, "internal", "bad reply from the session runtime");
 		return;
 	}
+	if (r->mcp) {
+		/* resources/read of helmdeck://sessions */
+		mcp_sessions_done(r, (int)res.ok, body);
+		return;
+	}
 	if (res.ok >= 400) {
 		const char *code = json_string_value(json_object_get(body, "error"));
 		snprintf(r->pack_error, sizeof r->pack_error, "%s", code ? code : "internal");
