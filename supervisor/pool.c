@@ -460,7 +460,7 @@ static void pool_dispatch_queue(void)
 			/* one invocation at a time drives a session */
 			char why[256];
 			int busy;
-			r->cdp_fd = session_lend(r->session_id, r->actor, &busy, why, sizeof why);
+			r->cdp_fd = session_lend(r->session_id, r->actor, r->timeout_ms, &busy, why, sizeof why);
 			if (r->cdp_fd < 0 && !busy) {
 				struct run *bad = r;
 				*pp = r->next;

@@ -385,7 +385,7 @@ const char *session_create(const char *owner, const struct session_opts *o, char
 	return s->id;
 }
 
-int session_lend(const char *id, const char *owner, int *busy, char *why, size_t whylen)
+int session_lend(const char *id, const char *owner, uint32_t run_ms, int *busy, char *why, size_t whylen)
 {
 	*busy = 0;
 	struct session *s = session_by_id(id);
@@ -412,6 +412,10 @@ int session_lend(const char *id, const char *owner, int *busy, char *why, size_t
 	}
 	s->busy = 1;
 	s->tasks++;
+	/* a pinned session must not be killed under a call it is running */
+	uint64_t need = now_ms_mono() + run_ms + 1000;
+	if (need > s->deadline_ms)
+		s->deadline_ms = need;
 	return fd;
 }
 

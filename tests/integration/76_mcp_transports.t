@@ -168,6 +168,12 @@ RO=$("$BIN/helmdeck" token mint --sub reader --scopes packs:read --ttl 1h)
 is "$(TOK=$RO post '{"jsonrpc":"2.0","id":"i6","method":"resources/read","params":{"uri":"helmdeck://artifacts/'$KEY'"}}' | jq -r .error.code)" \
 	-32602 "reading an artifact needs packs:call"
 
+out=$(post '{"jsonrpc":"2.0","id":"r1","method":"resources/read","params":{"uri":"helmdeck://sessions"}}')
+is "$(printf '%s' "$out" | jq -r '.result.contents[0].text' | jq -r 'type')" "$(api GET /api/v1/sessions | jq -r type)" \
+	"helmdeck://sessions is the caller's session list, as GET /api/v1/sessions has it"
+is "$(TOK=$RO post '{"jsonrpc":"2.0","id":"r2","method":"resources/read","params":{"uri":"helmdeck://sessions"}}' | jq -r .error.code)" \
+	-32602 "and needs sessions:read"
+
 # ---- the official SDK over every transport ----
 if ! SDK=$(mcp_sdk); then
 	skip "official MCP SDK over http, sse, ws, stdio: $SDK"

@@ -60,7 +60,13 @@ is "$(api GET "/api/v1/audit?event_type=session_terminated&limit=10" | jq -r '[.
 # 50 sessions, created and terminated one after another
 N=${HD_SESSION_LOOP:-50}
 warm_ready
+sleep 1
+# resident memory of the daemon's whole process tree, browsers included
+tree_rss() { local sum=0 p q; for p in $(ps -eo pid=); do q=$p
+	while [ "$q" -gt 1 ]; do [ "$q" = "$HD_PID" ] && { sum=$((sum + $(awk '/^VmRSS:/{print $2}' /proc/$p/status 2>/dev/null || echo 0))); break; }
+	q=$(awk '{print $4}' /proc/$q/stat 2>/dev/null || echo 1); done; done; echo "$sum"; }
 base=$(ours | wc -w)
+rss0=$(tree_rss)
 fail=0
 t0=$(date +%s)
 for i in $(seq 1 "$N"); do
@@ -75,6 +81,9 @@ diag "$N create/terminate cycles in $((t1 - t0)) s"
 warm_ready
 sleep 1
 is "$(ours | wc -w)" "$base" "afterwards only the warm browser is left ($base chromium)"
+rss1=$(tree_rss)
+diag "resident memory of the daemon's tree: ${rss0} kB before, ${rss1} kB after $N sessions"
+[ "$rss1" -le $((rss0 * 13 / 10)) ]; ok $? "memory is back to its baseline (within 30%)"
 cg=$(ls -d /sys/fs/cgroup/*/helmdeck-"$HD_PID"/browser-* 2>/dev/null | wc -l)
 [ "$cg" -le 3 ]; ok $? "and no session cgroup is left behind ($cg for the warm one)"
 is "$(ls "$HELMDECK_STATE_DIR/sessions" | wc -l)" 1 "and no profile directory but the warm one's"
