@@ -43,7 +43,8 @@ int session_alive(void);
 const char *session_create(const char *owner, const struct session_opts *o, char *why, size_t whylen);
 /* The session's CDP descriptor for one invocation (a dup the caller closes),
  * counted as one task. -1 with why when unknown, someone else's, busy, dead
- * or past max_tasks; *busy set when it only has to wait. */
+ * or past max_tasks; *busy set when it only has to wait. The session's
+ * timeout is extended (never shortened) to outlast the run's run_ms. */
 int session_lend(const char *id, const char *owner, uint32_t run_ms, int *busy, char *why, size_t whylen);
 void session_return(const char *id);
 /* Ended when its one invocation returns (a pack call without _session_id). */
