@@ -128,6 +128,7 @@ check: deps
 bench: deps all
 	bench/dispatch/run.sh
 	bench/code/run.sh
+	bench/browser/run.sh
 	bench/mcp/run.sh
 
 fuzz: deps

@@ -203,7 +203,18 @@ for i in $(seq 1 50); do
 done
 [ -n "$left" ] && ps -o pid,ppid,stat,user,args -p $left >&2
 is "$left" "" "no process of any invocation outlives it"
-n=$(ps -u "$WUID" -o ppid= 2>/dev/null | awk -v s="$HD_PID" '$1 != s' | wc -l)
+# this daemon's processes under the worker uid that are not its direct
+# children (other daemons on the machine are not ours to count)
+n=0
+for p in $(ps -u "$WUID" -o pid= 2>/dev/null); do
+	pp=$(awk '{print $4}' /proc/$p/stat 2>/dev/null) || continue
+	[ "$pp" = "$HD_PID" ] && continue
+	q=$pp
+	while [ "${q:-1}" -gt 1 ]; do
+		[ "$q" = "$HD_PID" ] && { n=$((n + 1)); break; }
+		q=$(awk '{print $4}' /proc/$q/stat 2>/dev/null || echo 1)
+	done
+done
 is "$n" 0 "every process left under the worker uid is an idle pool worker"
 
 out=$(api GET /api/v1/security)
