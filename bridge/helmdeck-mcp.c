@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,6 +58,13 @@ struct bridge {
 	size_t init_len;
 	char errbuf[CURL_ERROR_SIZE];
 	int out_broken; /* stdout is gone: stop */
+	/* stdin, shared by the read loop and the transfer in flight: while a
+	 * call runs, its progress callback reads on, so a cancellation for it
+	 * goes out at once on a second connection instead of after it */
+	char *in;
+	size_t in_len, in_cap;
+	int in_eof;
+	CURL *side;     /* that second connection */
 };
 
 struct reply {
@@ -232,9 +240,84 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+static void side_cancel(struct bridge *b, const char *line, size_t len);
+
+/* Read more of stdin into b->in; with wait 0 only what is there already.
+ * 1 when bytes came, 0 at EOF or when nothing is there, -1 on an error. */
+static int in_fill(struct bridge *b, int wait)
+{
+	if (b->in_eof)
+		return 0;
+	if (!wait) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+		if (poll(&p, 1, 0) != 1)
+			return 0;
+	}
+	if (b->in_len == b->in_cap) {
+		size_t ncap = b->in_cap * 2 > LINE_LIMIT + 1 ? LINE_LIMIT + 1 : b->in_cap * 2;
+		if (ncap <= b->in_cap)
+			return 0;  /* full: the read loop deals with an over-long line */
+		char *q = realloc(b->in, ncap);
+		if (!q)
+			return 0;
+		b->in = q;
+		b->in_cap = ncap;
+	}
+	ssize_t got = read(STDIN_FILENO, b->in + b->in_len, b->in_cap - b->in_len);
+	if (got < 0 && errno == EINTR)
+		return wait ? in_fill(b, wait) : 0;
+	if (got == 0)
+		b->in_eof = 1;
+	if (got < 0) {
+		logmsg("reading stdin: %s", strerror(errno));
+		b->in_eof = 1;
+		return -1;
+	}
+	if (got == 0)
+		return 0;
+	b->in_len += (size_t)got;
+	return 1;
+}
+
+/* Pull every complete notifications/cancelled line out of the buffer and
+ * send it now; everything else stays, in order, for the read loop. */
+static void in_take_cancels(struct bridge *b)
+{
+	size_t pos = 0;
+	while (pos < b->in_len) {
+		char *nl = memchr(b->in + pos, '\n', b->in_len - pos);
+		if (!nl)
+			break;
+		size_t n = (size_t)(nl - (b->in + pos));
+		int cancel = 0;
+		if (memmem(b->in + pos, n, "notifications/cancelled", 23)) {
+			json_error_t je;
+			json_t *m = json_loadb(b->in + pos, n, 0, &je);
+			const char *method = json_is_object(m) ? json_string_value(json_object_get(m, "method")) : NULL;
+			cancel = method && !strcmp(method, "notifications/cancelled") && !json_object_get(m, "id");
+			json_decref(m);
+		}
+		if (!cancel) {
+			pos += n + 1;
+			continue;
+		}
+		side_cancel(b, b->in + pos, n);
+		memmove(b->in + pos, nl + 1, b->in_len - (pos + n + 1));
+		b->in_len -= n + 1;
+	}
+}
+
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	(void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+	(void)dt, (void)dn, (void)ut, (void)un;
+	struct bridge *b = ud;
+	if (b && b->side && !stopping) {
+		int any = 0;
+		while (in_fill(b, 0) > 0)
+			any = 1;
+		if (any)
+			in_take_cancels(b);
+	}
 	return stopping ? 1 : 0; /* a signal ends the transfer in flight */
 }
 
@@ -358,6 +441,32 @@ static CURLcode post_mcp(struct bridge *b, const char *body, size_t len, const c
 	}
 	slist_wipe_free(h);
 	return rc;
+}
+
+/* A cancellation for the call in flight, on the second connection; its
+ * answer (202) carries nothing. */
+static void side_cancel(struct bridge *b, const char *line, size_t len)
+{
+	struct curl_slist *h = mcp_headers(b, b->sid);
+	if (!h)
+		return;
+	struct reply r = {0};
+	CURL *c = b->side;
+	curl_easy_setopt(c, CURLOPT_URL, b->mcp_url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, line);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	CURLcode rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		logmsg("could not forward a cancellation: %s", curl_easy_strerror(rc));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+	reply_free(&r);
+	slist_wipe_free(h);
 }
 
 /* ---- replies ---- */
@@ -534,66 +643,66 @@ static void handle(struct bridge *b, const char *line, size_t len)
 
 static void read_loop(struct bridge *b)
 {
-	size_t cap = 65536, len = 0, scanned = 0;
+	size_t scanned = 0;
 	int discarding = 0;
-	char *buf = malloc(cap);
-	if (!buf) {
+	b->in_cap = 65536;
+	b->in_len = 0;
+	b->in = malloc(b->in_cap);
+	if (!b->in) {
 		logmsg("out of memory");
 		return;
 	}
 	while (!stopping && !b->out_broken) {
-		char *nl = memchr(buf + scanned, '\n', len - scanned);
+		char *nl = memchr(b->in + scanned, '\n', b->in_len - scanned);
 		if (nl) {
-			size_t n = (size_t)(nl - buf);
-			if (discarding) {
-				discarding = 0;
-			} else {
-				size_t m = n;
-				while (m && (buf[m - 1] == '\r' || buf[m - 1] == ' ' || buf[m - 1] == '\t'))
-					m--;
-				if (m)
-					handle(b, buf, m);
-			}
-			memmove(buf, nl + 1, len - n - 1);
-			len -= n + 1;
+			size_t n = (size_t)(nl - b->in);
+			/* the line is copied out: handle() may read more of stdin into b->in */
+			char *line = NULL;
+			size_t m = n;
+			while (m && (b->in[m - 1] == '\r' || b->in[m - 1] == ' ' || b->in[m - 1] == '\t'))
+				m--;
+			if (!discarding && m && !(line = malloc(m + 1)))
+				logmsg("out of memory: dropped a message");
+			if (line)
+				memcpy(line, b->in, m);
+			memmove(b->in, nl + 1, b->in_len - n - 1);
+			b->in_len -= n + 1;
 			scanned = 0;
+			if (discarding)
+				discarding = 0;
+			else if (line)
+				handle(b, line, m);
+			free(line);
 			continue;
 		}
-		scanned = len;
-		if (len > LINE_LIMIT) { /* no newline within the limit */
+		scanned = b->in_len;
+		if (b->in_len > LINE_LIMIT) { /* no newline within the limit */
 			if (!discarding) {
 				logmsg("refused a message longer than %u MiB", LINE_LIMIT >> 20);
 				emit_error(b, NULL, -32600, "message longer than %u MiB", LINE_LIMIT >> 20);
 				discarding = 1;
 			}
-			len = scanned = 0;
+			b->in_len = scanned = 0;
 		}
-		if (len == cap) {
-			size_t ncap = cap * 2 > LINE_LIMIT + 1 ? LINE_LIMIT + 1 : cap * 2;
-			char *q = realloc(buf, ncap);
-			if (!q) {
-				logmsg("out of memory reading stdin");
-				break;
-			}
-			buf = q;
-			cap = ncap;
-		}
-		ssize_t got = read(STDIN_FILENO, buf + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) { /* EOF (or a read error): a last line without '\n' still counts */
-			if (got < 0)
-				logmsg("reading stdin: %s", strerror(errno));
-			size_t m = len;
-			while (m && (buf[m - 1] == '\r' || buf[m - 1] == ' ' || buf[m - 1] == '\t'))
+		int got = b->in_eof ? 0 : in_fill(b, 1);
+		if (got <= 0 && b->in_len == scanned) { /* EOF: a last line without '\n' still counts */
+			size_t m = b->in_len;
+			while (m && (b->in[m - 1] == '\r' || b->in[m - 1] == ' ' || b->in[m - 1] == '\t'))
 				m--;
-			if (m && !discarding && !stopping)
-				handle(b, buf, m);
+			if (m && !discarding && !stopping) {
+				char *line = malloc(m + 1);
+				if (line) {
+					memcpy(line, b->in, m);
+					b->in_len = 0;
+					handle(b, line, m);
+					free(line);
+				}
+			}
 			break;
 		}
-		len += (size_t)got;
 	}
-	free(buf);
+	free(b->in);
+	b->in = NULL;
 }
 
 /* ---- start and end ---- */
@@ -787,7 +896,23 @@ static int configure(struct bridge *b)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, b);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	/* the side connection carries cancellations while a call is in flight */
+	if (!(b->side = curl_easy_init())) {
+		logmsg("curl_easy_init failed");
+		return -1;
+	}
+	curl_easy_setopt(b->side, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(b->side, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(b->side, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(b->side, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(b->side, CURLOPT_USERAGENT, "helmdeck-mcp/" HELMDECK_VERSION);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(b->side, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(b->side, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "helmdeck-mcp/" HELMDECK_VERSION);
@@ -843,6 +968,8 @@ int main(int argc, char **argv)
 	}
 	if (b.curl)
 		curl_easy_cleanup(b.curl);
+	if (b.side)
+		curl_easy_cleanup(b.side);
 	curl_global_cleanup();
 	wipe_free(b.auth_line);
 	wipe_free(b.token);
