@@ -112,7 +112,8 @@ integration: all
 	HELMDECK_BIN_DIR=$(CURDIR)/$(dir $(firstword $(BINS))) HELMDECK_POLICY_DIR=$(CURDIR)/policy \
 		prove -v --timer tests/integration/*.t
 
-test: deps
+test:
+	@scripts/deps.sh --test
 	$(MAKE) all
 	$(MAKE) unit integration
 	$(MAKE) check

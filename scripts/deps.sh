@@ -9,8 +9,23 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-if [ "$(id -u)" -eq 0 ]; then
+# `deps.sh --test`: also Node.js and npm, for the tests that drive helmdeck
+# with the official MCP SDK (they skip, with the reason, without them). A
+# node already on the machine (from any source) is used as it is.
+want_node=""
+if [ "${1:-}" = "--test" ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+	want_node=1
+fi
+if [ -z "$missing" ] && [ -z "$want_node" ]; then
+	exit 0
+fi
+if [ -z "$missing" ] && [ "$(id -u)" -ne 0 ]; then
+	echo "deps: the MCP SDK tests need Node.js and npm; run as root: apt-get install -y nodejs npm" >&2
+	exit 0
+fi
+if [ -z "$missing" ]; then
+	:
+elif [ "$(id -u)" -eq 0 ]; then
 	echo "deps: installing:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
@@ -21,4 +36,12 @@ else
 	echo "deps: missing packages; run as root:" >&2
 	echo "  apt-get install -y$missing" >&2
 	exit 1
+fi
+if [ -n "$want_node" ] && [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing Node.js and npm for the MCP SDK tests" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	# some repositories ship npm inside nodejs, Debian's as its own package
+	apt-get install -y --no-install-recommends nodejs >/dev/null 2>&1 || true
+	command -v npm >/dev/null || apt-get install -y --no-install-recommends npm >/dev/null 2>&1 ||
+		echo "deps: could not install npm; the MCP SDK tests will skip" >&2
 fi
