@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 [ -x /usr/lib/chromium/chromium ] || { echo "1..0 # SKIP chromium is not installed (scripts/deps.sh installs it)"; exit 0; }
 hd_start HELMDECK_BROWSER_POOL=1
+browser_usable_or_skip
 jqr() { printf '%s' "$1" | jq -r "$2"; }
 BUID=$(( ${HELMDECK_UID_BASE:-61000} + 5 ))
 # every chromium of this daemon is below its pid (the supervisor's descendants)

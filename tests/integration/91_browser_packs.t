@@ -32,6 +32,7 @@ WP=$(cat "$WWW/port")
 U=http://127.0.0.1:$WP
 # the test's pages are on the host's loopback: sessions get the host network
 hd_start HELMDECK_BROWSER_POOL=1 HELMDECK_BROWSER_NETWORK=direct
+browser_usable_or_skip
 jqr() { printf '%s' "$1" | jq -r "$2"; }
 png_wh() { # KEY -> "W H" from the PNG's IHDR, fetched with artifact.get
 	pack artifact.get "{\"key\":\"$1\",\"max_bytes\":8388608}" | jq -r .output.content_base64 | base64 -d >"$HD_TMP/shot.png"
