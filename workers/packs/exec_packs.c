@@ -383,6 +383,20 @@ static json_t *pk_git_failed(struct pack_ctx *ctx, struct exec_result *r, const 
 
 static const char *const pk_not_repo[] = {"not a git repository", NULL};
 
+/* A git run that must succeed: 0 with its output in *r (the caller frees
+ * it), or -1 with the typed error set and nothing left to free. */
+static int pk_git_ok(struct pk_job *j, const char *const *args, size_t out_max, struct exec_result *r,
+		     const char *what, const char *const *input_markers)
+{
+	if (pk_git(j, args, out_max, r) < 0)
+		return -1;
+	if (r->exit_code != 0) {
+		pk_git_failed(j->ctx, r, what, input_markers);
+		return -1;
+	}
+	return 0;
+}
+
 /* One line of output of a git query (trailing newline dropped), or NULL
  * when git exits non-zero with nothing on stderr (e.g. -q lookups). */
 static int pk_git_line(struct pk_job *j, const char *const *args, char **line)
@@ -610,14 +624,10 @@ static int commit_stage(struct pk_job *j, const json_t *paths)
 	if (!json_array_size(paths))
 		argv_push(&a, ".");
 	struct exec_result r;
-	int rc = pk_git(j, a.v, GIT_ARG_MAX, &r);
+	int rc = pk_git_ok(j, a.v, GIT_ARG_MAX, &r, "add", pk_bad_pathspec);
 	free(a.v);
 	if (rc < 0)
 		return -1;
-	if (r.exit_code != 0) {
-		pk_git_failed(j->ctx, &r, "add", pk_bad_pathspec);
-		return -1;
-	}
 	exec_result_free(&r);
 	static const char *const quiet[] = {"diff", "--cached", "--quiet", NULL};
 	if (pk_git(j, quiet, GIT_ARG_MAX, &r) < 0)
@@ -654,21 +664,13 @@ static json_t *git_commit(const json_t *in, struct pack_ctx *ctx)
 		goto done;
 	/* the committed files, listed while the index still differs from HEAD */
 	static const char *const names[] = {"diff", "--cached", "--name-only", "--no-renames", "-z", NULL};
-	if (pk_git(&j, names, GIT_OUT_MAX, &r) < 0)
+	if (pk_git_ok(&j, names, GIT_OUT_MAX, &r, "diff --cached", NULL) < 0)
 		goto done;
-	if (r.exit_code != 0) {
-		pk_git_failed(ctx, &r, "diff --cached", NULL);
-		goto done;
-	}
 	files = pk_names_z(r.out, r.out_len, GIT_FILES_MAX, &files_truncated);
 	exec_result_free(&r);
 	const char *commit[] = {"commit", "-q", "--no-verify", "-m", json_string_value(jm), NULL};
-	if (pk_git(&j, commit, GIT_ARG_MAX, &r) < 0)
+	if (pk_git_ok(&j, commit, GIT_ARG_MAX, &r, "commit", NULL) < 0)
 		goto done;
-	if (r.exit_code != 0) {
-		pk_git_failed(ctx, &r, "commit", NULL);
-		goto done;
-	}
 	exec_result_free(&r);
 	if (pk_head_commit(&j, &sha) < 0 || pk_head_branch(&j, &branch) < 0)
 		goto done;
@@ -724,19 +726,10 @@ static json_t *git_diff(const json_t *in, struct pack_ctx *ctx)
 	json_t *out = NULL;
 	char *head = NULL;
 	/* outside a repository git diff would turn into diff --no-index */
-	if (pk_head_commit(&j, &head) < 0 || pk_git(&j, a.v, GIT_DIFF_MAX, &rd) < 0)
+	if (pk_head_commit(&j, &head) < 0 || pk_git_ok(&j, a.v, GIT_DIFF_MAX, &rd, "diff", pk_bad_pathspec) < 0)
 		goto done;
-	if (rd.exit_code != 0) {
-		pk_git_failed(ctx, &rd, "diff", pk_bad_pathspec);
-		goto done;
-	}
-	if (pk_git(&j, b.v, GIT_OUT_MAX, &rn) < 0) {
+	if (pk_git_ok(&j, b.v, GIT_OUT_MAX, &rn, "diff --name-only", pk_bad_pathspec) < 0) {
 		exec_result_free(&rd);
-		goto done;
-	}
-	if (rn.exit_code != 0) {
-		exec_result_free(&rd);
-		pk_git_failed(ctx, &rn, "diff --name-only", pk_bad_pathspec);
 		goto done;
 	}
 	int files_truncated;
@@ -812,12 +805,8 @@ static json_t *git_log(const json_t *in, struct pack_ctx *ctx)
 	const char *args[] = {"log", count, "--no-color", "--no-show-signature",
 			      "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e", "HEAD", "--", NULL};
 	struct exec_result r;
-	if (pk_git(&j, args, GIT_OUT_MAX, &r) < 0)
+	if (pk_git_ok(&j, args, GIT_OUT_MAX, &r, "log", pk_not_repo) < 0)
 		goto done;
-	if (r.exit_code != 0) {
-		pk_git_failed(ctx, &r, "log", pk_not_repo);
-		goto done;
-	}
 	out = json_pack("{s:o}", "commits", log_parse(r.out, r.out_len));
 	exec_result_free(&r);
 done:
@@ -860,25 +849,17 @@ static int fetch_clone(struct pk_job *j, const json_t *ref, const json_t *depth)
 	argv_push(&a, j->ctx->remote_url);
 	argv_push(&a, j->ctx->ws_path);
 	struct exec_result r;
-	int rc = pk_git(j, a.v, GIT_ARG_MAX, &r);
+	int rc = pk_git_ok(j, a.v, GIT_ARG_MAX, &r, "clone", fetch_bad_remote);
 	free(a.v);
 	if (rc < 0)
 		return -1;
-	if (r.exit_code != 0) {
-		pk_git_failed(j->ctx, &r, "clone", fetch_bad_remote);
-		return -1;
-	}
 	exec_result_free(&r);
 	if (!ref || depth)
 		return 0;
 	/* "--" makes the ref a revision (branch, tag or sha), never a path */
 	const char *co[] = {"checkout", "--quiet", json_string_value(ref), "--", NULL};
-	if (pk_git(j, co, GIT_ARG_MAX, &r) < 0)
+	if (pk_git_ok(j, co, GIT_ARG_MAX, &r, "checkout", fetch_bad_remote) < 0)
 		return -1;
-	if (r.exit_code != 0) {
-		pk_git_failed(j->ctx, &r, "checkout", fetch_bad_remote);
-		return -1;
-	}
 	exec_result_free(&r);
 	return 0;
 }
@@ -887,10 +868,8 @@ static json_t *fetch_envelope(struct pk_job *j)
 {
 	static const char *const ls[] = {"ls-files", "-z", NULL};
 	struct exec_result r;
-	if (pk_git(j, ls, GIT_OUT_MAX, &r) < 0)
+	if (pk_git_ok(j, ls, GIT_OUT_MAX, &r, "ls-files", NULL) < 0)
 		return NULL;
-	if (r.exit_code != 0)
-		return pk_git_failed(j->ctx, &r, "ls-files", NULL);
 	const char **paths;
 	size_t n = repo_split_z((char *)r.out, r.out_len, &paths);
 	int wsfd = pk_ws_open(j->ctx);
