@@ -30,7 +30,7 @@ SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c superv
 	supervisor/artifact_janitor.c
 # the workspace packs: fs class (descriptor-relative file ops) and exec class
 # (processes in a per-invocation root)
-PACK_BROWSER_SRC := workers/packs/browser_packs.c workers/packs/cdp.c
+PACK_BROWSER_SRC := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c
 PACK_WS_SRC := $(PACK_BROWSER_SRC) workers/packs/wsutil.c workers/packs/fs.c workers/packs/exec_packs.c \
 	workers/packs/exec_run.c workers/packs/repo_context.c
 ROLE_SRC   := workers/role.c workers/session/browser_main.c workers/api/api_main.c workers/api/routes.c workers/api/mcp.c workers/api/sessions.c workers/api/browser_rest.c workers/api/artifacts_rest.c \
@@ -48,11 +48,11 @@ UNIT_TESTS := t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c
-t_browser_SRC          := workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \
+t_browser_SRC          := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/b64.c
-t_fs_SRC               := workers/packs/fs.c workers/packs/wsutil.c workers/packs/jsonschema.c \
+t_fs_SRC               := workers/packs/pack_error.c workers/packs/fs.c workers/packs/wsutil.c workers/packs/jsonschema.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/utf8.c common/b64.c
-t_exec_SRC             := workers/packs/exec_packs.c workers/packs/exec_run.c workers/packs/repo_context.c \
+t_exec_SRC             := workers/packs/pack_error.c workers/packs/exec_packs.c workers/packs/exec_run.c workers/packs/repo_context.c \
 	workers/packs/wsutil.c workers/packs/jsonschema.c common/util.c common/log.c common/utf8.c
 t_jwt_SRC              := common/jwt.c common/b64.c common/util.c common/log.c
 t_jsonschema_SRC       := workers/packs/jsonschema.c

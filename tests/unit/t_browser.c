@@ -38,29 +38,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* registry.c's two error setters, here so the test links the browser
- * packs alone rather than every pack family the registry lists. */
-json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
-json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	snprintf(ctx->err_detail, sizeof ctx->err_detail, "%s", detail ? detail : "");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
 #define CHROMIUM_DEFAULT "/usr/lib/chromium/chromium"
 #define NOBODY 65534
 

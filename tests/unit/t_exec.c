@@ -23,28 +23,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* registry.c pulls in every family; the two helpers are all we need */
-json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
-json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	snprintf(ctx->err_detail, sizeof ctx->err_detail, "%s", detail ? detail : "");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
 static const char *const plain_env[] = {"PATH=/usr/bin:/bin", NULL};
 static char root[64];
 

@@ -1,7 +1,5 @@
 #include "registry.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -55,26 +53,5 @@ const struct pack_def *pack_find(const char *name, int version, int test_packs_o
 		if (!strcmp(p->name, name) && p->version == version && (!p->test_only || test_packs_on))
 			return p;
 	}
-	return NULL;
-}
-
-json_t *pack_fail(struct pack_ctx *ctx, const char *code, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
-json_t *pack_fail_detail(struct pack_ctx *ctx, const char *code, const char *detail, const char *fmt, ...)
-{
-	snprintf(ctx->err_code, sizeof ctx->err_code, "%s", code);
-	snprintf(ctx->err_detail, sizeof ctx->err_detail, "%s", detail ? detail : "");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
-	va_end(ap);
 	return NULL;
 }
