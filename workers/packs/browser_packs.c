@@ -421,6 +421,19 @@ static void br_echo_session(json_t *out, const struct pack_ctx *ctx)
 		json_object_set_new(out, "_session_id", json_string(ctx->session_id));
 }
 
+/* Every pack's output ends the same way: the page's final URL (and title),
+ * then _session_id for a pinned session. NULL (out freed) when the page no
+ * longer answers. */
+static json_t *br_finish(struct br_page *p, json_t *out, int with_title)
+{
+	if (br_page_info(p, out, with_title) < 0) {
+		json_decref(out);
+		return NULL;
+	}
+	br_echo_session(out, p->ctx);
+	return out;
+}
+
 /* ---------- screenshots ---------- */
 
 /* The PNG's size from its IHDR; -1 when it is not a PNG. */
@@ -528,12 +541,7 @@ static json_t *br_screenshot_url(const json_t *in, struct pack_ctx *ctx)
 		goto done;
 	out = json_pack("{s:O,s:O,s:I,s:I}", "artifact_key", json_object_get(shot, "key"), "size",
 			json_object_get(shot, "size"), "width", (json_int_t)w, "height", (json_int_t)h);
-	if (br_page_info(&p, out, 1) < 0) {
-		json_decref(out);
-		out = NULL;
-		goto done;
-	}
-	br_echo_session(out, ctx);
+	out = br_finish(&p, out, 1);
 done:
 	json_decref(shot);
 	br_close(&p);
@@ -717,12 +725,7 @@ static json_t *br_scrape_spa(const json_t *in, struct pack_ctx *ctx)
 		if (!f[i].found)
 			json_array_append_new(missing, json_string(f[i].name));
 	out = json_pack("{s:O,s:o}", "data", data, "missing", missing);
-	if (br_page_info(&p, out, 0) < 0) {
-		json_decref(out);
-		out = NULL;
-		goto done;
-	}
-	br_echo_session(out, ctx);
+	out = br_finish(&p, out, 0);
 done:
 	json_decref(data);
 	br_close(&p);
@@ -1165,12 +1168,7 @@ static json_t *br_interact(const json_t *in, struct pack_ctx *ctx)
 	out = json_pack("{s:I,s:O,s:O,s:O,s:O,s:I}", "steps_completed", (json_int_t)json_array_size(r.steps), "steps",
 			r.steps, "screenshots", r.screenshots, "extractions", r.extractions, "assertions", r.assertions,
 			"assertions_passed", passed);
-	if (br_page_info(&p, out, 0) < 0) {
-		json_decref(out);
-		out = NULL;
-		goto done;
-	}
-	br_echo_session(out, ctx);
+	out = br_finish(&p, out, 0);
 done:
 	json_decref(r.steps);
 	json_decref(r.screenshots);
