@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-/* Length of the well-formed sequence at s (1-4), or 0 if ill-formed. */
-static size_t utf8_seq(const uint8_t *s, size_t n)
+size_t utf8_seq(const uint8_t *s, size_t n)
 {
 	uint8_t c = s[0];
 	if (c >= 0x01 && c < 0x80)

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Length (1-4) of the well-formed sequence at s, n bytes available, or 0
+ * when it is ill-formed or a NUL byte. */
+size_t utf8_seq(const uint8_t *s, size_t n);
 /* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF,
  * and no NUL byte, which a JSON consumer in C would cut at). */
 int utf8_valid(const uint8_t *s, size_t n);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* strcasestr, mkdtemp */
 #endif
 #include "workers/store/auditdb.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "common/log.h"
 
@@ -284,35 +285,6 @@ json_t *audit_redact(const json_t *v)
 /* ------------------------------------------------------------------ */
 /* input sanitizing                                                    */
 
-/* Length of a valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t len;
-	uint32_t cp, min;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2; cp = c & 0x1F; min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3; cp = c & 0x0F; min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4; cp = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 /* Copy of s as valid UTF-8 (invalid bytes -> U+FFFD), at most max bytes of
  * content followed by a truncation marker.  NULL in -> NULL out. */
 static char *clean_text(const char *s, size_t max)
@@ -324,6 +296,7 @@ static char *clean_text(const char *s, size_t max)
 	size_t n = strlen(s), o = 0;
 	char *out = xmalloc(max + sizeof mark + 4);
 	for (size_t i = 0; i < n;) {
+		/* s came through strlen: no NUL for utf8_seq to refuse */
 		size_t l = utf8_seq(p + i, n - i);
 		size_t emit = l ? l : 3;
 		if (o + emit > max) {
