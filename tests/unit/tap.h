@@ -4,7 +4,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 
 static int tap_run, tap_fail;
 
@@ -30,6 +33,19 @@ __attribute__((unused)) static int is_str(const char *got, const char *want, con
 	if (!c)
 		printf("#   got: '%s'\n#   expected: '%s'\n", got ? got : "(null)", want ? want : "(null)");
 	return c;
+}
+
+/* Wait for a child that ran packs under a real seccomp policy: it must exit
+ * 0; a SIGSYS says the policy lacks a call. */
+__attribute__((unused)) static int ok_sandboxed_child(pid_t pid, const char *what)
+{
+	int status = 0;
+	waitpid(pid, &status, 0);
+	int good = ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (%s %d)", what,
+		      WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		printf("#   killed by SIGSYS: the policy lacks a syscall (build with SECCOMP_DEBUG=1 to name it)\n");
+	return good;
 }
 
 /* Print the plan at the end and exit non-zero on any failure. */
