@@ -1,6 +1,7 @@
 /*
  * helmdeck: the operator's command line.
  *   helmdeck token mint --sub NAME [--scopes a,b] [--ttl 12h] [--client NAME]
+ *   helmdeck vault rekey
  *   helmdeck audit verify [--db PATH] [--pubkey HEX]
  *   helmdeck version
  * The daemon is found through HELMDECK_STATE_DIR (default ./var).
@@ -35,6 +36,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage:\n"
 			"  helmdeck token mint --sub NAME [--scopes a,b] [--ttl 12h] [--client NAME]\n"
+			"  helmdeck vault rekey\n"
 			"  helmdeck audit verify [--db PATH] [--pubkey HEX]\n"
 			"  helmdeck version\n");
 	return 2;
@@ -52,6 +54,58 @@ static int read_full(int fd, uint8_t *p, size_t n)
 			return -1;
 		got += (size_t)r;
 	}
+	return 0;
+}
+
+/* One request over the control socket and its one answer (allocated; the
+ * caller wipes and frees it). Prints why and returns -1 on any failure. */
+static int ctl_exchange(uint32_t type, const struct buf *payload, uint32_t want, uint8_t **body, size_t *blen)
+{
+	char sd[PATH_MAX];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", state_dir(sd, sizeof sd)) >= (int)sizeof sa.sun_path) {
+		fprintf(stderr, "helmdeck: state directory path too long\n");
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fprintf(stderr, "helmdeck: cannot reach the daemon at %s: %s (is helmdeckd running with HELMDECK_STATE_DIR=%s?)\n",
+			sa.sun_path, strerror(errno), sd);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct buf f;
+	buf_init(&f);
+	buf_put_u32(&f, (uint32_t)payload->len);
+	buf_put_u32(&f, type);
+	buf_put_u32(&f, 1);
+	buf_put(&f, payload->data, payload->len);
+	int bad = write(fd, f.data, f.len) != (ssize_t)f.len;
+	buf_free(&f);
+	uint8_t hdr[IPC_HDR_LEN];
+	if (bad || read_full(fd, hdr, sizeof hdr) < 0) {
+		fprintf(stderr, "helmdeck: no answer from the daemon\n");
+		close(fd);
+		return -1;
+	}
+	struct cursor hc;
+	cursor_init(&hc, hdr, sizeof hdr);
+	uint32_t len = cursor_u32(&hc), got = cursor_u32(&hc);
+	if (got != want || len > 65536) {
+		fprintf(stderr, "helmdeck: unexpected answer from the daemon\n");
+		close(fd);
+		return -1;
+	}
+	*body = xmalloc(len ? len : 1);
+	*blen = len;
+	if (read_full(fd, *body, len) < 0) {
+		fprintf(stderr, "helmdeck: truncated answer\n");
+		free(*body);
+		close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
@@ -77,51 +131,16 @@ static int cmd_mint(int argc, char **argv)
 		fprintf(stderr, "helmdeck: --sub is required and --ttl must be a duration like 30m, 12h, 7d\n");
 		return 2;
 	}
-	char sd[PATH_MAX];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", state_dir(sd, sizeof sd)) >= (int)sizeof sa.sun_path) {
-		fprintf(stderr, "helmdeck: state directory path too long\n");
-		return 1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "helmdeck: cannot reach the daemon at %s: %s (is helmdeckd running with HELMDECK_STATE_DIR=%s?)\n",
-			sa.sun_path, strerror(errno), sd);
-		return 1;
-	}
 	struct p_mint m = {sub, client, scopes, ttl_ms / 1000};
-	struct buf b, f;
+	struct buf b;
 	buf_init(&b);
-	buf_init(&f);
 	p_mint_enc(&b, &m);
-	buf_put_u32(&f, (uint32_t)b.len);
-	buf_put_u32(&f, MSG_CTL_MINT);
-	buf_put_u32(&f, 1);
-	buf_put(&f, b.data, b.len);
-	if (write(fd, f.data, f.len) != (ssize_t)f.len) {
-		fprintf(stderr, "helmdeck: write: %s\n", strerror(errno));
-		return 1;
-	}
+	uint8_t *body;
+	size_t len;
+	int rc = ctl_exchange(MSG_CTL_MINT, &b, MSG_CTL_REPLY, &body, &len);
 	buf_free(&b);
-	buf_free(&f);
-	uint8_t hdr[IPC_HDR_LEN];
-	if (read_full(fd, hdr, sizeof hdr) < 0) {
-		fprintf(stderr, "helmdeck: no answer from the daemon\n");
+	if (rc < 0)
 		return 1;
-	}
-	struct cursor hc;
-	cursor_init(&hc, hdr, sizeof hdr);
-	uint32_t len = cursor_u32(&hc), type = cursor_u32(&hc);
-	if (type != MSG_CTL_REPLY || len > 65536) {
-		fprintf(stderr, "helmdeck: unexpected answer from the daemon\n");
-		return 1;
-	}
-	uint8_t *body = xmalloc(len ? len : 1);
-	if (read_full(fd, body, len) < 0) {
-		fprintf(stderr, "helmdeck: truncated answer\n");
-		return 1;
-	}
-	close(fd);
 	struct cursor c;
 	cursor_init(&c, body, len);
 	struct p_token t;
@@ -137,6 +156,35 @@ static int cmd_mint(int argc, char **argv)
 	explicit_bzero(body, len);
 	free(body);
 	return 0;
+}
+
+/* The running vault re-encrypts every record under a new master key. */
+static int cmd_rekey(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		return usage();
+	struct p_vault_req m = {"rekey", "operator", "cli", "", "", NULL, 0};
+	struct buf b;
+	buf_init(&b);
+	p_vault_req_enc(&b, &m);
+	uint8_t *body;
+	size_t len;
+	int rc = ctl_exchange(MSG_VAULT_REQ, &b, MSG_VAULT_REPLY, &body, &len);
+	buf_free(&b);
+	if (rc < 0)
+		return 1;
+	struct cursor c;
+	cursor_init(&c, body, len);
+	struct p_blob r;
+	if (p_blob_dec(&c, &r) < 0) {
+		fprintf(stderr, "helmdeck: malformed answer\n");
+		return 1;
+	}
+	int ok = r.ok == 200;
+	fprintf(ok ? stdout : stderr, "%s%.*s\n", ok ? "" : "helmdeck: rekey failed: ", (int)r.len, (const char *)r.data);
+	free(body);
+	return ok ? 0 : 1;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -202,6 +250,8 @@ int main(int argc, char **argv)
 	log_init("helmdeck");
 	if (argc >= 3 && !strcmp(argv[1], "token") && !strcmp(argv[2], "mint"))
 		return cmd_mint(argc - 3, argv + 3);
+	if (argc >= 3 && !strcmp(argv[1], "vault") && !strcmp(argv[2], "rekey"))
+		return cmd_rekey(argc - 3, argv + 3);
 	if (argc >= 3 && !strcmp(argv[1], "audit") && !strcmp(argv[2], "verify"))
 		return cmd_verify(argc - 3, argv + 3);
 	if (argc == 2 && !strcmp(argv[1], "version")) {

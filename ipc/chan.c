@@ -485,3 +485,30 @@ void chan_flush_blocking(struct chan *c)
 		}
 	}
 }
+
+/* A one-shot worker's blocking call: read and dispatch frames until the
+ * handler that takes the answer makes done() true. Must not be called from
+ * inside this channel's own dispatch (the frame being handled is still at
+ * the head of the buffer). */
+int chan_wait(struct chan *c, int (*done)(void *arg), void *arg, int timeout_ms)
+{
+	uint64_t until = now_ms_mono() + (uint64_t)timeout_ms;
+	if (c->in_dispatch)
+		fatal("chan_wait inside dispatch of %s", c->peer);
+	chan_flush_blocking(c);
+	c->in_dispatch++;
+	while (!c->dead && !done(arg)) {
+		uint64_t now = now_ms_mono();
+		if (now >= until)
+			break;
+		struct pollfd p = {c->fd, POLLIN, 0};
+		int n = poll(&p, 1, (int)(until - now));
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0)
+			chan_read_some(c, c->fd);
+	}
+	int ok = !c->dead && done(arg);
+	chan_leave(c);
+	return ok ? 0 : -1;
+}

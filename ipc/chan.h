@@ -53,6 +53,9 @@ void *chan_arg(const struct chan *c);
 size_t chan_pending_out(const struct chan *c);
 /* Read and dispatch whatever the peer left before it died. */
 void chan_drain(struct chan *c);
+/* Block (at most timeout_ms) dispatching frames until done(arg); 0 when it
+ * became true, -1 on timeout or a dead channel. Not from inside dispatch. */
+int chan_wait(struct chan *c, int (*done)(void *arg), void *arg, int timeout_ms);
 /* Block until every queued byte is written (used before exit). */
 void chan_flush_blocking(struct chan *c);
 

@@ -55,6 +55,24 @@ enum msg_type {
 	/* api -> sup -> vault (as TOKEN_MINT), answered AUTH_TOKEN: a share link
 	 * token for one artifact; the supervisor allows nothing else */
 	MSG_SHARE_MINT,
+	/* sup -> vault and sup -> egress (descriptor): their direct link, made
+	 * whenever both run, so a secret never passes through the supervisor */
+	MSG_PEER_LINK,
+	/* egress -> vault over the link: a secret for one request; and back */
+	MSG_VAULT_RESOLVE,
+	MSG_VAULT_SECRET,
+	/* vault or egress -> sup: the peer on the link broke the protocol */
+	MSG_PEER_BROKEN,
+	/* api or control socket -> sup -> vault: a credentials REST call
+	 * (op, caller, body); vault -> sup -> api: a p_blob (HTTP status, JSON) */
+	MSG_VAULT_REQ,
+	MSG_VAULT_REPLY,
+	/* worker -> sup: an outbound request template (p_blob); sup -> egress as
+	 * EGRESS_FETCH with the caller the supervisor knows; egress -> sup ->
+	 * worker: EGRESS_RESULT */
+	MSG_EGRESS_REQ,
+	MSG_EGRESS_FETCH,
+	MSG_EGRESS_RESULT,
 	MSG_TYPE_COUNT
 };
 

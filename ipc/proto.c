@@ -249,3 +249,110 @@ int p_pubkey_dec(struct cursor *c, const uint8_t **key)
 	*key = cursor_fixed(c, 32);
 	return cursor_end(c);
 }
+
+void p_vault_req_enc(struct buf *b, const struct p_vault_req *m)
+{
+	buf_put_str(b, m->op);
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->id);
+	buf_put_str(b, m->arg);
+	buf_put_blob(b, m->body, m->body ? m->body_len : 0);
+}
+
+int p_vault_req_dec(struct cursor *c, struct p_vault_req *m)
+{
+	m->op = cursor_str(c, 16);
+	m->actor = cursor_str(c, 128);
+	m->client = cursor_str(c, 128);
+	m->id = cursor_str(c, 64);
+	m->arg = cursor_str(c, 256);
+	m->body = cursor_blob(c, &m->body_len, 1u << 20);
+	return cursor_end(c);
+}
+
+void p_vault_resolve_enc(struct buf *b, const struct p_vault_resolve *m)
+{
+	buf_put_str(b, m->name);
+	buf_put_str(b, m->type);
+	buf_put_str(b, m->subject);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->host);
+	buf_put_str(b, m->path);
+	buf_put_str(b, m->purpose);
+}
+
+int p_vault_resolve_dec(struct cursor *c, struct p_vault_resolve *m)
+{
+	m->name = cursor_str(c, 128);
+	m->type = cursor_str(c, 16);
+	m->subject = cursor_str(c, 128);
+	m->client = cursor_str(c, 128);
+	m->host = cursor_str(c, 255);
+	m->path = cursor_str(c, 2048);
+	m->purpose = cursor_str(c, 32);
+	return cursor_end(c);
+}
+
+void p_vault_secret_enc(struct buf *b, const struct p_vault_secret *m)
+{
+	buf_put_u32(b, m->ok);
+	buf_put_str(b, m->code);
+	buf_put_str(b, m->message);
+	buf_put_str(b, m->cred_id);
+	buf_put_str(b, m->name);
+	buf_put_str(b, m->type);
+	buf_put_blob(b, m->secret, m->secret ? m->secret_len : 0);
+}
+
+int p_vault_secret_dec(struct cursor *c, struct p_vault_secret *m)
+{
+	m->ok = cursor_u32(c);
+	m->code = cursor_str(c, 32);
+	m->message = cursor_str(c, 512);
+	m->cred_id = cursor_str(c, 64);
+	m->name = cursor_str(c, 128);
+	m->type = cursor_str(c, 16);
+	m->secret = cursor_blob(c, &m->secret_len, 65536);
+	if (m->ok > 1)
+		return -1;
+	return cursor_end(c);
+}
+
+void p_egress_fetch_enc(struct buf *b, const struct p_egress_fetch *m)
+{
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->pack);
+	buf_put_u32(b, m->timeout_ms);
+	buf_put_blob(b, m->req, m->req_len);
+}
+
+int p_egress_fetch_dec(struct cursor *c, struct p_egress_fetch *m)
+{
+	m->actor = cursor_str(c, 128);
+	m->client = cursor_str(c, 128);
+	m->pack = cursor_str(c, 128);
+	m->timeout_ms = cursor_u32(c);
+	m->req = cursor_blob(c, &m->req_len, 8u << 20);
+	return cursor_end(c);
+}
+
+void p_egress_result_enc(struct buf *b, const struct p_egress_result *m)
+{
+	buf_put_u32(b, m->ok);
+	buf_put_str(b, m->code);
+	buf_put_str(b, m->message);
+	buf_put_blob(b, m->resp, m->resp ? m->resp_len : 0);
+}
+
+int p_egress_result_dec(struct cursor *c, struct p_egress_result *m)
+{
+	m->ok = cursor_u32(c);
+	m->code = cursor_str(c, 32);
+	m->message = cursor_str(c, 1024);
+	m->resp = cursor_blob(c, &m->resp_len, PROTO_BLOB_MAX);
+	if (m->ok > 1)
+		return -1;
+	return cursor_end(c);
+}

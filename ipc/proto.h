@@ -53,6 +53,22 @@ struct p_session_req {
 	uint32_t cpu_limit_milli, timeout_s, max_tasks;
 };
 struct p_head { int64_t seq; const uint8_t *hash; const uint8_t *sig; };
+/* VAULT_REQ: op is list|create|get|update|delete|grant|grants|revoke|usage|rekey;
+ * actor/client are the authenticated caller, id the credential, arg the
+ * grant subject of a revoke, body the JSON the caller sent (it may hold a
+ * secret: both ends wipe it). Answered VAULT_REPLY as a p_blob. */
+struct p_vault_req { const char *op, *actor, *client, *id, *arg; const uint8_t *body; size_t body_len; };
+/* VAULT_RESOLVE: by name (placeholder) or, with name "", by type + host
+ * (cookie, login, ssh). host/path are the target the secret will go to. */
+struct p_vault_resolve { const char *name, *type, *subject, *client, *host, *path, *purpose; };
+/* VAULT_SECRET: ok=0 with code credential_invalid and a message, or the
+ * secret; cred_id and type name what was used. */
+struct p_vault_secret { uint32_t ok; const char *code, *message, *cred_id, *name, *type; const uint8_t *secret; size_t secret_len; };
+/* EGRESS_FETCH: the request template (JSON) of one pack run, with the
+ * caller the supervisor vouches for. */
+struct p_egress_fetch { const char *actor, *client, *pack; uint32_t timeout_ms; const uint8_t *req; size_t req_len; };
+/* EGRESS_RESULT: ok=1 with the response JSON, or a typed error. */
+struct p_egress_result { uint32_t ok; const char *code, *message; const uint8_t *resp; size_t resp_len; };
 
 #include "ipc/msg.h"
 
@@ -79,6 +95,16 @@ int p_blob_dec(struct cursor *c, struct p_blob *m);
 /* HEAD_SIGN has no signature; HEAD_SIGNED has one. */
 void p_head_enc(struct buf *b, const struct p_head *m, int with_sig);
 int p_head_dec(struct cursor *c, struct p_head *m, int with_sig);
+void p_vault_req_enc(struct buf *b, const struct p_vault_req *m);
+int p_vault_req_dec(struct cursor *c, struct p_vault_req *m);
+void p_vault_resolve_enc(struct buf *b, const struct p_vault_resolve *m);
+int p_vault_resolve_dec(struct cursor *c, struct p_vault_resolve *m);
+void p_vault_secret_enc(struct buf *b, const struct p_vault_secret *m);
+int p_vault_secret_dec(struct cursor *c, struct p_vault_secret *m);
+void p_egress_fetch_enc(struct buf *b, const struct p_egress_fetch *m);
+int p_egress_fetch_dec(struct cursor *c, struct p_egress_fetch *m);
+void p_egress_result_enc(struct buf *b, const struct p_egress_result *m);
+int p_egress_result_dec(struct cursor *c, struct p_egress_result *m);
 int p_empty_dec(struct cursor *c);
 void p_pubkey_enc(struct buf *b, const uint8_t key[32]);
 int p_pubkey_dec(struct cursor *c, const uint8_t **key);

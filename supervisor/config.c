@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #endif
 #include "config.h"
+#include "workers/egress/guard.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -144,6 +145,11 @@ void config_load(void)
 	cfg.session_timeout_ms = st && *st ? parse_duration_ms(st) : 300000;
 	if (cfg.session_timeout_ms < 1000 || cfg.session_timeout_ms > 24ll * 3600 * 1000)
 		fatal("HELMDECK_SESSION_TIMEOUT=%s: expected a duration between 1s and 24h", st);
+	char gerr[256];
+	struct guard_list *gl = guard_allowlist_parse(getenv("HELMDECK_EGRESS_ALLOWLIST"), gerr, sizeof gerr);
+	if (!gl)
+		fatal("HELMDECK_EGRESS_ALLOWLIST: %s", gerr);
+	guard_allowlist_free(gl);
 	const char *bn = env_default("HELMDECK_BROWSER_NETWORK", "none");
 	if (strcmp(bn, "none") && strcmp(bn, "direct"))
 		fatal("HELMDECK_BROWSER_NETWORK=%s: expected none or direct", bn);

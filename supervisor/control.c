@@ -64,8 +64,31 @@ static int ctl_dispatch_mint(struct chan *c, uint32_t id, struct cursor *cur, in
 	return 0;
 }
 
+/* `helmdeck vault rekey`: the operator's only vault call here */
+static int ctl_dispatch_vault(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)fd; (void)id; (void)c;
+	struct ctl_client *cl = arg;
+	struct p_vault_req m;
+	if (p_vault_req_dec(cur, &m) < 0 || strcmp(m.op, "rekey"))
+		return -1;
+	snprintf(cl->sub, sizeof cl->sub, "vault-rekey");
+	cl->scopes[0] = '\0';
+	cl->pending = ctl_next_id++;
+	if (!ctl_next_id)
+		ctl_next_id = 1;
+	struct buf b;
+	buf_init(&b);
+	struct p_vault_req fwd = {"rekey", "operator", "control-socket", "", "", NULL, 0};
+	p_vault_req_enc(&b, &fwd);
+	secrets_ctl_request((uint32_t)((cl - ctl_clients) << 24 | (cl->pending & 0xffffff)), &b);
+	buf_free(&b);
+	return 0;
+}
+
 static const struct allow_entry ctl_allow[] = {
 	{MSG_CTL_MINT, AL_PERMIT | AL_ONCE, ctl_dispatch_mint},
+	{MSG_VAULT_REQ, AL_PERMIT | AL_ONCE, ctl_dispatch_vault},
 };
 
 void control_token_reply(uint32_t id, struct cursor *cur)
@@ -153,4 +176,20 @@ void control_shutdown(void)
 		ctl_fd = -1;
 		unlink(cfg.control_sock);
 	}
+}
+
+void control_vault_reply(uint32_t id, const struct cursor *cur)
+{
+	uint32_t slot = id >> 24;
+	if (slot >= CTL_MAX_CLIENTS)
+		return;
+	struct ctl_client *cl = &ctl_clients[slot];
+	if (!cl->ch || (cl->pending & 0xffffff) != (id & 0xffffff))
+		return;
+	cl->pending = 0;
+	struct buf b;
+	buf_init(&b);
+	buf_put(&b, cur->p, cur->len);
+	chan_send(cl->ch, MSG_VAULT_REPLY, 0, &b, -1);
+	buf_free(&b);
 }

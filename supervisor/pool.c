@@ -37,6 +37,7 @@ struct run {
 	uint32_t api_id;
 	char pack[128];
 	char actor[128];
+	char client[128];
 	char cls[32];
 	struct buf frame;        /* the validated PACK_RUN payload */
 	uint64_t start_us;
@@ -384,10 +385,32 @@ static int worker_result(struct chan *c, uint32_t id, struct cursor *cur, int fd
 	return 0;
 }
 
+static int worker_egress(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd;
+	return secrets_worker_request(arg, id, cur);
+}
+
+/* Only a pack that declares it goes out may ask egress, for its own run. */
+int pool_run_caller(const struct proc *w, const char **actor, const char **client, const char **pack,
+		    uint32_t *timeout_ms)
+{
+	const struct run *r = w->run;
+	if (!r || r->answered || !r->def || !r->def->egress)
+		return -1;
+	*actor = r->actor;
+	*client = r->client;
+	*pack = r->pack;
+	uint64_t spent = (now_us_mono() - r->start_us) / 1000;
+	*timeout_ms = spent + 200 < r->timeout_ms ? r->timeout_ms - (uint32_t)spent - 200 : 100;
+	return 0;
+}
+
 const struct allow_entry worker_allow[] = {
 	{MSG_READY, AL_PERMIT | AL_ONCE, worker_ready},
 	{MSG_SECCOMP_LISTENER, AL_PERMIT | AL_FD | AL_ONCE, worker_listener},
 	{MSG_PACK_RESULT, AL_ONCE, worker_result},
+	{MSG_EGRESS_REQ, 0, worker_egress},
 };
 const size_t worker_allow_n = sizeof worker_allow / sizeof worker_allow[0];
 
@@ -416,9 +439,11 @@ static void pool_start(struct proc *w, struct run *r)
 	if (r->ws_id[0])
 		ws_set_running(r->ws_id, 1);
 	chan_permit(w->ch, MSG_PACK_RESULT, 1);
+	if (r->def && r->def->egress)
+		chan_permit(w->ch, MSG_EGRESS_REQ, 1);
 	/* a bound worker got its directories at spawn; a browser worker gets
 	 * the artifact store first and the session's CDP socket with the run */
-	int fd = pool_class_bound(w->cls) ? -1 : r->dir_fd;
+	int fd = pool_class_bound(w->cls) || !strcmp(w->cls, "net") ? -1 : r->dir_fd;
 	if (r->cdp_fd >= 0) {
 		if (chan_send(w->ch, MSG_PACK_AUX_FD, r->api_id, NULL, r->dir_fd) < 0) {
 			run_fail(r, "internal", "worker unavailable", "send failed");
@@ -566,6 +591,7 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	r->cdp_fd = -1;
 	snprintf(r->pack, sizeof r->pack, "%s", m.pack);
 	snprintf(r->actor, sizeof r->actor, "%s", m.actor);
+	snprintf(r->client, sizeof r->client, "%s", m.client);
 	/* the class comes from our own registry, not from the api's word */
 	r->def = pack_find(m.pack, (int)m.version, cfg.test_packs);
 	snprintf(r->cls, sizeof r->cls, "%s", r->def ? r->def->cls : m.cls);

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-enum role_id { ROLE_API, ROLE_STORE, ROLE_VAULT, ROLE_WORKER, ROLE_COUNT };
+enum role_id { ROLE_API, ROLE_STORE, ROLE_VAULT, ROLE_WORKER, ROLE_EGRESS, ROLE_COUNT };
 
 struct role_route {
 	uint32_t type;      /* message the role may send */
@@ -26,11 +26,22 @@ struct role_def {
 };
 
 extern const struct role_def role_table[ROLE_COUNT];
+
+/* The one exception to "every channel ends at the supervisor": egress asks
+ * the vault for a secret over a direct link, so no secret ever passes
+ * through the supervisor. Only these types travel on it. */
+struct role_link {
+	int a, b;
+	uint32_t a_sends, b_sends;
+};
+extern const struct role_link role_links[];
+extern const int role_nlinks;
 const struct role_def *role_by_name(const char *name);
 
 int api_main(void);
 int store_main(void);
 int vault_main(void);
 int worker_main(void);
+int egress_main(void);
 
 #endif

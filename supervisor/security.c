@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/config.h"
+#include "workers/egress/guard.h"
 #include "supervisor/landlock.h"
 #include "supervisor/seccomp_policy.h"
 #include "supervisor/session.h"
@@ -93,8 +94,10 @@ static json_t *proc_report(const char *role, pid_t pid, const char *self_missing
 			lb[nb] = '\0';
 		int own = na > 0 && nb > 0 && strcmp(la, lb) != 0;
 		json_object_set_new(ns, ns_names[i], json_boolean(own));
-		/* a separate user namespace matters only when we are not root */
-		if (!own && (strcmp(ns_names[i], "user") != 0 || geteuid() != 0))
+		/* a separate user namespace matters only when we are not root;
+		 * egress shares the host network by design: it is the way out */
+		int by_design = !strcmp(ns_names[i], "net") && !strcmp(role, "egress");
+		if (!own && !by_design && (strcmp(ns_names[i], "user") != 0 || geteuid() != 0))
 			json_array_append_new(missing, json_sprintf("%s-namespace", ns_names[i]));
 	}
 	json_object_set_new(o, "namespaces", ns);
@@ -122,6 +125,29 @@ static json_t *proc_report(const char *role, pid_t pid, const char *self_missing
 	}
 	json_object_set_new(o, "missing", missing);
 	return o;
+}
+
+/* What the egress guard refuses and what the operator opened. */
+static json_t *egress_report(void)
+{
+	char err[256];
+	struct guard_list *l = guard_allowlist_parse(getenv("HELMDECK_EGRESS_ALLOWLIST"), err, sizeof err);
+	char *allow = l ? guard_allowlist_str(l) : xstrdup("");
+	guard_allowlist_free(l);
+	char *blocked = guard_blocked_str();
+	json_t *bl = json_array(), *al = json_array();
+	char *save = NULL;
+	for (char *t = strtok_r(blocked, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+		json_array_append_new(bl, json_string(t));
+	for (char *t = strtok_r(allow, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(al, json_string(t));
+	free(blocked);
+	free(allow);
+	const char *res = getenv("HELMDECK_EGRESS_RESOLVER");
+	return json_pack("{s:o,s:o,s:s,s:s,s:i,s:s}", "blocked", bl, "allowlist", al, "resolver",
+			 res && *res ? res : "/etc/resolv.conf (never /etc/hosts)", "connect",
+			 "only to the addresses the guard vetted; no second lookup", "redirects_max", 5, "redirects",
+			 "every hop resolved and vetted again");
 }
 
 char *security_report(void)
@@ -176,6 +202,7 @@ char *security_report(void)
 	json_t *sj = json_loads(sr, 0, &je);  /* our own text, never a peer's */
 	free(sr);
 	json_object_set_new(o, "browser_sessions", sj ? sj : json_null());
+	json_object_set_new(o, "egress", egress_report());
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)

@@ -28,16 +28,9 @@
 
 struct sup sup;
 
-/* Requests forwarded to another role, waiting for the reply. */
+/* Requests forwarded to another role, waiting for the reply (struct fwd
+ * is in supervisor.h). */
 #define FWD_MAX 4096
-#define FWD_CTL (-2)
-struct fwd {
-	int used;
-	int to;              /* role answering */
-	int from;            /* ROLE_API, ROLE_STORE, or FWD_CTL */
-	uint32_t orig_id;
-	uint32_t reply_type;
-};
 static struct fwd fwd_table[FWD_MAX];
 static uint32_t fwd_next = 1;
 
@@ -52,7 +45,7 @@ static int aq_len;
 
 void sup_spawn_proc(struct proc *p);
 
-static uint32_t fwd_add(int to, int from, uint32_t orig_id, uint32_t reply_type)
+uint32_t fwd_add_pid(int to, int from, uint32_t orig_id, uint32_t reply_type, pid_t pid)
 {
 	for (int tries = 0; tries < FWD_MAX; tries++) {
 		uint32_t id = fwd_next++;
@@ -61,14 +54,20 @@ static uint32_t fwd_add(int to, int from, uint32_t orig_id, uint32_t reply_type)
 		struct fwd *f = &fwd_table[id % FWD_MAX];
 		if (f->used)
 			continue;
-		*f = (struct fwd){1, to, from, orig_id, reply_type};
+		*f = (struct fwd){1, to, from, orig_id, reply_type, pid};
 		return id;
 	}
 	return 0;
 }
 
 /* The reply must match an outstanding request to that role, of that type. */
-static struct fwd *fwd_take(int to, uint32_t id, uint32_t type)
+uint32_t fwd_add(int to, int from, uint32_t orig_id, uint32_t reply_type)
+{
+	return fwd_add_pid(to, from, orig_id, reply_type, 0);
+}
+
+/* The reply must match an outstanding request to that role, of that type. */
+struct fwd *fwd_take(int to, uint32_t id, uint32_t type)
 {
 	struct fwd *f = &fwd_table[id % FWD_MAX];
 	if (!id || !f->used || f->to != to || f->reply_type != type)
@@ -85,8 +84,12 @@ int sup_send_role(enum role_id r, uint32_t type, uint32_t id, const struct buf *
 	return chan_send(p->ch, type, id, b, -1);
 }
 
-static void sup_reply_error(int from, uint32_t orig_id, uint32_t reply_type)
+void sup_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid)
 {
+	if (reply_type == MSG_VAULT_REPLY || reply_type == MSG_EGRESS_RESULT) {
+		secrets_reply_error(from, orig_id, reply_type, pid);
+		return;
+	}
 	struct buf b;
 	buf_init(&b);
 	if (reply_type == MSG_AUTH_TOKEN) {
@@ -113,24 +116,30 @@ static void fwd_fail_to(int to)
 			continue;
 		f->used = 0;
 		if (f->reply_type != MSG_HEAD_SIGNED)
-			sup_reply_error(f->from, f->orig_id, f->reply_type);
+			sup_reply_error(f->from, f->orig_id, f->reply_type, f->pid);
 	}
 }
 
-static int sup_forward(enum role_id to, int from, uint32_t orig_id, uint32_t type,
-		       uint32_t reply_type, const struct buf *b)
+int sup_forward_pid(enum role_id to, int from, uint32_t orig_id, uint32_t type, uint32_t reply_type,
+		    const struct buf *b, pid_t pid)
 {
 	if (!sup.roles[to].ready) {
-		sup_reply_error(from, orig_id, reply_type);
+		sup_reply_error(from, orig_id, reply_type, pid);
 		return 0;
 	}
-	uint32_t id = fwd_add(to, from, orig_id, reply_type);
+	uint32_t id = fwd_add_pid(to, from, orig_id, reply_type, pid);
 	if (!id || sup_send_role(to, type, id, b) < 0) {
 		if (id)
 			fwd_table[id % FWD_MAX].used = 0;
-		sup_reply_error(from, orig_id, reply_type);
+		sup_reply_error(from, orig_id, reply_type, pid);
 	}
 	return 0;
+}
+
+int sup_forward(enum role_id to, int from, uint32_t orig_id, uint32_t type, uint32_t reply_type,
+		const struct buf *b)
+{
+	return sup_forward_pid(to, from, orig_id, type, reply_type, b, 0);
 }
 
 int sup_forward_mint(uint32_t ctl_id, const struct buf *b)
@@ -139,7 +148,7 @@ int sup_forward_mint(uint32_t ctl_id, const struct buf *b)
 }
 
 /* Copy a validated payload into a fresh buffer for forwarding. */
-static void buf_from_cursor(struct buf *b, const struct cursor *c)
+void buf_from_cursor(struct buf *b, const struct cursor *c)
 {
 	buf_init(b);
 	buf_put(b, c->p, c->len);
@@ -160,7 +169,7 @@ static void audit_flush_queue(void)
 	}
 }
 
-static void audit_submit(struct buf *b)
+void audit_submit(struct buf *b)
 {
 	if (sup.roles[ROLE_STORE].ready && !aq_head && sup_send_role(ROLE_STORE, MSG_AUDIT_APPEND, 0, b) == 0) {
 		buf_free(b);
@@ -202,7 +211,7 @@ void sup_audit(const char *event_type, const char *actor, const char *outcome,
 
 /* ---- dispatch: api ---- */
 
-static void sup_role_ready(struct proc *p);
+void sup_role_ready(struct proc *p);
 
 static int sup_dispatch_api_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
@@ -392,6 +401,7 @@ const struct allow_entry api_allow[] = {
 	{MSG_AUDIT_APPEND, 0, sup_dispatch_api_audit},
 	{MSG_AUDIT_QUERY, 0, sup_dispatch_api_query},
 	{MSG_SECURITY_GET, 0, sup_dispatch_api_security},
+	{MSG_VAULT_REQ, 0, secrets_api_vault_req},
 };
 
 /* ---- dispatch: store ---- */
@@ -512,6 +522,9 @@ const struct allow_entry vault_allow[] = {
 	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_vault_ready},
 	{MSG_AUTH_TOKEN, 0, sup_dispatch_vault_token},
 	{MSG_HEAD_SIGNED, 0, sup_dispatch_vault_signed},
+	{MSG_VAULT_REPLY, 0, secrets_vault_reply},
+	{MSG_AUDIT_APPEND, 0, secrets_role_audit},
+	{MSG_PEER_BROKEN, 0, secrets_peer_broken},
 };
 
 static const struct {
@@ -521,10 +534,11 @@ static const struct {
 	[ROLE_API] = {api_allow, sizeof api_allow / sizeof api_allow[0]},
 	[ROLE_STORE] = {store_allow, sizeof store_allow / sizeof store_allow[0]},
 	[ROLE_VAULT] = {vault_allow, sizeof vault_allow / sizeof vault_allow[0]},
+	[ROLE_EGRESS] = {egress_allow, EGRESS_ALLOW_N},
 };
 
 /* After READY every other declared request becomes permitted. */
-static void sup_role_ready(struct proc *p)
+void sup_role_ready(struct proc *p)
 {
 	p->ready = 1;
 	log_info("%s ready (pid %d)", p->def->name, (int)p->pid);
@@ -541,7 +555,7 @@ static void sup_role_ready(struct proc *p)
 		if (p->def->id == ROLE_VAULT) {
 			sup_send_role(ROLE_API, MSG_PUBKEY, 0, &b);
 			sup_send_role(ROLE_STORE, MSG_PUBKEY, 0, &b);
-		} else {
+		} else if (p->def->id != ROLE_EGRESS) {
 			sup_send_role(p->def->id, MSG_PUBKEY, 0, &b);
 		}
 	}
@@ -552,6 +566,7 @@ static void sup_role_ready(struct proc *p)
 	snprintf(payload, sizeof payload, "{\"role\":\"%s\",\"pid\":%d,\"restarts\":%d}", p->def->name,
 		 (int)p->pid, p->restarts);
 	sup_audit("role_start", "system", "ok", NULL, NULL, 0, payload);
+	secrets_role_ready(p);
 }
 
 /* ---- process lifecycle ---- */
@@ -991,6 +1006,7 @@ int supervisor_main(void)
 	/* vault first: api and store need its public key */
 	sup_spawn_proc(&sup.roles[ROLE_VAULT]);
 	sup_spawn_proc(&sup.roles[ROLE_STORE]);
+	sup_spawn_proc(&sup.roles[ROLE_EGRESS]);
 	sup_spawn_proc(&sup.roles[ROLE_API]);
 	pool_init();
 	ws_init();

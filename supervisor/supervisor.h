@@ -53,6 +53,42 @@ extern struct sup sup;
 int supervisor_main(void);
 
 /* Routing helpers shared by the dispatch files. */
+#define FWD_CTL (-2)
+#define FWD_WORKER 1000   /* from = FWD_WORKER + worker slot */
+struct fwd {
+	int used;
+	int to;              /* role answering */
+	int from;            /* ROLE_API, ROLE_STORE, FWD_CTL or FWD_WORKER + slot */
+	uint32_t orig_id;
+	uint32_t reply_type;
+	pid_t pid;           /* worker origin: the process that asked */
+};
+uint32_t fwd_add(int to, int from, uint32_t orig_id, uint32_t reply_type);
+uint32_t fwd_add_pid(int to, int from, uint32_t orig_id, uint32_t reply_type, pid_t pid);
+struct fwd *fwd_take(int to, uint32_t id, uint32_t type);
+int sup_forward(enum role_id to, int from, uint32_t orig_id, uint32_t type, uint32_t reply_type,
+		const struct buf *b);
+int sup_forward_pid(enum role_id to, int from, uint32_t orig_id, uint32_t type, uint32_t reply_type,
+		    const struct buf *b, pid_t pid);
+void sup_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid);
+/* Copy a validated payload into a fresh buffer for forwarding. */
+void buf_from_cursor(struct buf *b, const struct cursor *c);
+void audit_submit(struct buf *b);
+
+/* route_secrets.c: the vault and egress channels, their link, http egress
+ * for workers, and the credentials calls of the api and control socket */
+extern const struct allow_entry egress_allow[];
+#define EGRESS_ALLOW_N 4
+int secrets_api_vault_req(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+int secrets_vault_reply(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+int secrets_role_audit(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+int secrets_peer_broken(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+void control_vault_reply(uint32_t id, const struct cursor *cur);
+void secrets_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid);
+void secrets_role_ready(struct proc *p);
+void sup_role_ready(struct proc *p);
+int secrets_worker_request(struct proc *w, uint32_t id, struct cursor *cur);
+int secrets_ctl_request(uint32_t ctl_id, const struct buf *b);
 void sup_kill_proc(struct proc *p, const char *why);
 void sup_spawn_proc(struct proc *p);
 /* The supervisor's end of p's channel, with p's allow table. */
@@ -70,6 +106,8 @@ void pool_spawn_extra(struct proc *w, struct spawn_req *req);
 int pool_proc_bound(const struct proc *w);
 extern char pool_exec_missing[256];
 extern int pool_exec_seen;
+int pool_run_caller(const struct proc *w, const char **actor, const char **client, const char **pack,
+		    uint32_t *timeout_ms);
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur);
 void pool_worker_exited(struct proc *p, int status);
 /* The api's caller gave up on run api_id: drop it or kill its worker. */

@@ -102,6 +102,9 @@ void sessions_reply(struct api_req *r, struct cursor *cur);
 void artifacts_handle(struct api_req *r, const char *rest);
 struct p_token;
 void artifacts_share_reply(struct api_req *r, const struct p_token *t);
+/* /api/v1/vault/credentials (vault_rest.c): rest is the path after it. */
+void vault_rest_handle(struct api_req *r, const char *rest);
+void vault_rest_reply(struct api_req *r, struct cursor *cur);
 /* POST /api/v1/browser/<op> (browser_rest.c). */
 void browser_rest_handle(struct api_req *r, const char *op);
 

@@ -278,6 +278,7 @@ API_REPLY_HANDLER(api_dispatch_token, MSG_AUTH_TOKEN, routes_token)
 API_REPLY_HANDLER(api_dispatch_rows, MSG_AUDIT_ROWS, routes_audit_rows)
 API_REPLY_HANDLER(api_dispatch_security, MSG_SECURITY, routes_security)
 API_REPLY_HANDLER(api_dispatch_session, MSG_SESSION_REPLY, sessions_reply)
+API_REPLY_HANDLER(api_dispatch_vault, MSG_VAULT_REPLY, vault_rest_reply)
 
 static const struct allow_entry api_from_sup[] = {
 	{MSG_PUBKEY, AL_PERMIT, api_dispatch_pubkey},
@@ -286,6 +287,7 @@ static const struct allow_entry api_from_sup[] = {
 	{MSG_AUDIT_ROWS, AL_PERMIT, api_dispatch_rows},
 	{MSG_SECURITY, AL_PERMIT, api_dispatch_security},
 	{MSG_SESSION_REPLY, AL_PERMIT, api_dispatch_session},
+	{MSG_VAULT_REPLY, AL_PERMIT, api_dispatch_vault},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 

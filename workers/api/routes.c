@@ -663,6 +663,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
 		browser_rest_handle(r, path + 16);
 	else if (!strncmp(path, "/api/v1/sessions", 16) && (path[16] == '\0' || path[16] == '/'))
 		sessions_handle(r, path + 16);
+	else if (!strncmp(path, "/api/v1/vault/credentials", 25) && (path[25] == '\0' || path[25] == '/'))
+		vault_rest_handle(r, path + 25);
 	else if (!strcmp(path, "/api/v1/security") && get)
 		h_security(r);
 	else if (!strcmp(path, "/api/v1/mcp") || !strncmp(path, "/api/v1/mcp/", 12))

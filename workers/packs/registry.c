@@ -11,6 +11,7 @@ static const struct {
 	{fs_packs, &fs_packs_n},
 	{exec_packs, &exec_packs_n},
 	{browser_packs, &browser_packs_n},
+	{http_packs, &http_packs_n},
 };
 
 size_t pack_count(void)

@@ -29,6 +29,9 @@ struct pack_ctx {
 	 * session_id names that session (to return as _session_id). */
 	int cdp_fd;
 	const char *session_id;
+	/* Net packs: one request to the egress role (the template as JSON); 0
+	 * with the response, or -1 with the typed error already set. */
+	int (*egress)(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp);
 	char err_code[32];
 	char err_msg[512];
 	char err_detail[512];       /* optional, e.g. the count of matches */
@@ -53,6 +56,7 @@ struct pack_def {
 	int remote;           /* PACK_REMOTE_*: which input names a git remote */
 	const char *timeout_arg;  /* input field (seconds) that sets the run timeout */
 	int session;          /* needs a browser session: ephemeral, or _session_id */
+	int egress;           /* sends requests out through the egress role */
 };
 
 enum pack_ws { PACK_WS_NONE = 0, PACK_WS_USE, PACK_WS_CREATE };
@@ -88,5 +92,7 @@ extern const struct pack_def exec_packs[];     /* exec_packs.c: class "exec" */
 extern const size_t exec_packs_n;
 extern const struct pack_def browser_packs[];  /* browser_packs.c: class "browser" */
 extern const size_t browser_packs_n;
+extern const struct pack_def http_packs[];     /* http_packs.c: class "net" */
+extern const size_t http_packs_n;
 
 #endif

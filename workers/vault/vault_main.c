@@ -3,6 +3,8 @@
  * answers narrow questions — "is this login right? then sign a token",
  * "sign this token for the operator", "sign this audit chain head". No key
  * byte ever leaves; answers have sizes fixed by the key, not the request.
+ * It also keeps the credential vault (vault_creds.c): secrets go in over
+ * REST and come out only to egress, for one request at a time.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -12,11 +14,14 @@
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
+#include "supervisor/landlock.h"
 #include "supervisor/proctable.h"
 #include "workers/role.h"
 #include "workers/store/auditdb.h"
+#include "workers/vault/vault.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <sched.h>
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -218,32 +224,54 @@ static const struct allow_entry vault_from_sup[] = {
 	{MSG_AUTH_LOGIN, AL_PERMIT, vault_dispatch_login},
 	{MSG_TOKEN_MINT, AL_PERMIT, vault_dispatch_mint},
 	{MSG_HEAD_SIGN, AL_PERMIT, vault_dispatch_head},
+	{MSG_VAULT_REQ, AL_PERMIT, vault_dispatch_req},
+	{MSG_PEER_LINK, AL_PERMIT | AL_FD, vault_dispatch_link},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 
 int vault_main(void)
 {
 	role_init("vault");
+	/* before any key is read: no core, no ptrace by our own uid */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	OPENSSL_init_crypto(0, NULL);
 	vault_load_key();
 	vault_load_login();
-	struct sc_policy *pol = role_policy("vault");
-	char empty[1200];
+	char vdir[1100], empty[1200], locked[512] = "";
+	snprintf(vdir, sizeof vdir, "%s/vault", cfg.state_dir);
 	snprintf(empty, sizeof empty, "%s/empty", cfg.state_dir);
+	uid_t vuid = cfg.uid_base + role_table[ROLE_VAULT].uid_offset;
+	int key_ok = vault_master_load(vdir, vuid, locked, sizeof locked) == 0;
+	struct sc_policy *pol = role_policy("vault");
+	/* the vault directory follows us into the empty root: vault.db and the
+	 * key files, and nothing else, are reachable from here on */
 	struct confine_spec s = {
 		.chroot_dir = empty,
+		.binds = {vdir},
+		.nbinds = 1,
 		.unshare_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
 		/* no RLIMIT_FSIZE: stderr may be a log file */
 		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, 64}},
 		.nrlimits = 2,
-		.landlock_deny_all = 1,
-		.policy = pol,
+		.policy = NULL,
 	};
 	role_spec_ids(&s, role_table[ROLE_VAULT].uid_offset);
 	role_connect(vault_from_sup, sizeof vault_from_sup / sizeof vault_from_sup[0]);
 	confine_apply(&s);
+	int dfd = open(vdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		fatalx("open %s", vdir);
+	confine_landlock(dfd, LL_READ | LL_WRITE);
+	close(dfd);
+	struct credstore *cs = key_ok ? vault_master_open_db(vdir, locked, sizeof locked) : NULL;
+	if (!cs)
+		log_warn("credential store locked: %s", locked);
+	vault_creds_init(cs, locked);
+	confine_seccomp(pol, NULL);
 	role_ready(vault_pub, sizeof vault_pub);
 	event_base_dispatch(role.base);
+	cs_close(cs);
+	vault_master_wipe();
 	explicit_bzero(vault_secret, 64);
 	EVP_PKEY_free(vault_key);
 	return 0;

@@ -60,14 +60,13 @@ static void worker_send_result(uint32_t id, struct p_pack_result *r)
 	chan_flush_blocking(role.sup);
 }
 
-static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+static int worker_egress_call(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp);
+
+static void worker_run(uint32_t id, struct cursor *cur, int fd)
 {
-	(void)c; (void)arg;
 	struct p_pack_run m;
-	if (p_pack_run_dec(cur, &m) < 0) {
-		close(fd);
-		return -1;
-	}
+	if (p_pack_run_dec(cur, &m) < 0)
+		fatal("PACK_RUN no longer decodes");
 	const struct pack_def *def = pack_find(m.pack, (int)m.version, cfg.test_packs);
 	struct p_pack_result r = {.ok = 0, .code = "invalid_input", .message = "", .detail = ""};
 	/* a worker confined for one class runs only packs of that class */
@@ -81,12 +80,8 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	 * workspace). The exec class got its Landlock with its root. */
 	if (worker_is("browser")) {
 		/* the CDP socket needs no path; files only beneath the store */
-		if (worker_aux_fd < 0) {
-			close(fd);
-			return -1;
-		}
 		confine_landlock(worker_aux_fd, LL_READ | LL_WRITE);
-	} else if (!worker_is("exec")) {
+	} else if (!worker_is("exec") && !worker_is("net")) {
 		confine_landlock(fd, LL_READ | LL_WRITE);
 	}
 	/* the input is parsed only inside the finished sandbox */
@@ -99,6 +94,7 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	}
 	struct pack_ctx ctx = {.artifacts_fd = -1, .ws_fd = -1, .cdp_fd = -1, .actor = m.actor, .pack = def->name,
 			       .artifacts = json_array(), .ws_max_bytes = cfg.workspace_max_bytes};
+	ctx.egress = worker_egress_call;
 	if (worker_is("fs")) {
 		ctx.ws_fd = fd;
 		ctx.ws_id = m.workspace;
@@ -152,6 +148,106 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	exit(0);
 }
 
+/* The run is handled after its frame is consumed, so a pack may make a
+ * blocking call on the channel (http.fetch asks egress). */
+static struct {
+	struct buf frame;
+	uint32_t id;
+	int fd;
+	struct event *ev;
+} worker_pending;
+
+static void worker_run_cb(evutil_socket_t s, short what, void *arg)
+{
+	(void)s; (void)what; (void)arg;
+	struct cursor cur;
+	cursor_init(&cur, worker_pending.frame.data, worker_pending.frame.len);
+	worker_run(worker_pending.id, &cur, worker_pending.fd);
+}
+
+static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)arg;
+	struct cursor copy = *cur;
+	struct p_pack_run m;
+	if (p_pack_run_dec(cur, &m) < 0 || (worker_is("browser") && worker_aux_fd < 0)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	buf_init(&worker_pending.frame);
+	buf_put(&worker_pending.frame, copy.p, copy.len);
+	worker_pending.id = id;
+	worker_pending.fd = fd;
+	worker_pending.ev = evtimer_new(role.base, worker_run_cb, NULL);
+	if (!worker_pending.ev)
+		fatal("evtimer_new");
+	struct timeval now = {0, 0};
+	evtimer_add(worker_pending.ev, &now);
+	return 0;
+}
+
+/* http.fetch: one request to egress, answered before the run ends */
+static struct {
+	int waiting, done;
+	uint32_t id;
+	struct buf reply;
+} worker_egress;
+
+static int worker_dispatch_egress(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd; (void)arg;
+	struct cursor copy = *cur;
+	struct p_egress_result r;
+	if (!worker_egress.waiting || id != worker_egress.id || p_egress_result_dec(cur, &r) < 0)
+		return -1;
+	buf_init(&worker_egress.reply);
+	buf_put(&worker_egress.reply, copy.p, copy.len);
+	worker_egress.waiting = 0;
+	worker_egress.done = 1;
+	return 0;
+}
+
+static int worker_egress_done(void *arg)
+{
+	(void)arg;
+	return worker_egress.done;
+}
+
+static int worker_egress_call(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp)
+{
+	struct p_blob m = {0, (const uint8_t *)req, len};
+	struct buf b;
+	buf_init(&b);
+	p_blob_enc(&b, &m);
+	worker_egress.id = 1;
+	worker_egress.waiting = 1;
+	worker_egress.done = 0;
+	chan_send(role.sup, MSG_EGRESS_REQ, worker_egress.id, &b, -1);
+	buf_free(&b);
+	/* the run's own timeout kills us first; this is a backstop */
+	if (chan_wait(role.sup, worker_egress_done, NULL, 24 * 3600 * 1000) < 0) {
+		pack_fail(ctx, "internal", "no answer from the egress role");
+		return -1;
+	}
+	struct cursor cur;
+	cursor_init(&cur, worker_egress.reply.data, worker_egress.reply.len);
+	struct p_egress_result r;
+	if (p_egress_result_dec(&cur, &r) < 0)
+		fatal("EGRESS_RESULT no longer decodes");
+	if (!r.ok) {
+		pack_fail(ctx, r.code, "%s", r.message);
+		return -1;
+	}
+	json_error_t je;
+	*resp = json_loadb((const char *)r.resp, r.resp_len, 0, &je);
+	if (!*resp) {
+		pack_fail(ctx, "internal", "egress answered malformed JSON");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct allow_entry worker_from_sup[] = {
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
@@ -159,6 +255,12 @@ static const struct allow_entry worker_from_sup[] = {
 static const struct allow_entry browser_worker_from_sup[] = {
 	{MSG_PACK_AUX_FD, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_aux},
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
+	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
+};
+/* a net worker holds no directory: it only talks to egress */
+static const struct allow_entry net_worker_from_sup[] = {
+	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE, worker_dispatch_run},
+	{MSG_EGRESS_RESULT, AL_PERMIT, worker_dispatch_egress},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 /* an exec worker got its directories at spawn: its run carries none */
@@ -211,13 +313,20 @@ int worker_main(void)
 			s.rlimits[s.nrlimits++].max = (rlim_t)(cfg.exec_pids_max * (uint64_t)cfg.exec_workers + 64);
 		}
 	}
+	/* nothing on disk is a net worker's business */
+	s.landlock_deny_all = worker_is("net");
 	if (worker_is("exec"))
 		role_connect(exec_worker_from_sup, sizeof exec_worker_from_sup / sizeof exec_worker_from_sup[0]);
+	else if (worker_is("net"))
+		role_connect(net_worker_from_sup, sizeof net_worker_from_sup / sizeof net_worker_from_sup[0]);
 	else if (worker_is("browser"))
 		role_connect(browser_worker_from_sup, sizeof browser_worker_from_sup / sizeof browser_worker_from_sup[0]);
 	else
 		role_connect(worker_from_sup, sizeof worker_from_sup / sizeof worker_from_sup[0]);
 	confine_apply(&s);
+	/* jansson seeds its hash from /dev/urandom on first use: now, while
+	 * the net class can still open it, not under its filter */
+	json_object_seed(0);
 	/* seccomp last, before any work arrives; the listener lets the
 	 * supervisor name a forbidden call before it kills us */
 	int listener = -1;
