@@ -28,6 +28,8 @@ struct egress_ctx {
 	struct curl_blob ca;        /* the CA bundle, read before the root went empty */
 	struct chan *vault;         /* the direct link, or NULL while there is none */
 	uint32_t vault_seq;
+	unsigned ports[32];         /* HELMDECK_EGRESS_PORTS: open to public targets */
+	int nports;
 };
 extern struct egress_ctx eg;
 

@@ -285,6 +285,16 @@ int egress_main(void)
 	eg.allow = guard_allowlist_parse(getenv("HELMDECK_EGRESS_ALLOWLIST"), err, sizeof err);
 	if (!eg.allow)
 		fatal("HELMDECK_EGRESS_ALLOWLIST: %s", err);
+	char ports[256];
+	snprintf(ports, sizeof ports, "%s", env_default("HELMDECK_EGRESS_PORTS", "80,443"));
+	char *save = NULL;
+	for (char *t = strtok_r(ports, ", ", &save); t && eg.nports < 32; t = strtok_r(NULL, ", ", &save)) {
+		char *end;
+		unsigned long p = strtoul(t, &end, 10);
+		if (*end || p == 0 || p > 65535)
+			fatal("HELMDECK_EGRESS_PORTS: %s is not a port", t);
+		eg.ports[eg.nports++] = (unsigned)p;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatal("curl_global_init");
 	eg.base = role.base;

@@ -117,6 +117,20 @@ static void vet_decide(struct vet *v)
 		blocked = 1;
 		snprintf(reason, sizeof reason, "%s does not resolve", t->host);
 	}
+	/* public targets only on the web ports; a target the operator opened
+	 * with the allowlist may use any */
+	int open_port = 0;
+	for (int i = 0; i < eg.nports; i++)
+		open_port |= eg.ports[i] == t->port;
+	if (!blocked && !open_port) {
+		int listed = 1;
+		for (int i = 0; i < t->naddrs; i++)
+			listed &= guard_allowlisted(eg.allow, t->literal ? NULL : t->host, (struct sockaddr *)&t->addrs[i]);
+		if (!listed) {
+			blocked = 1;
+			snprintf(reason, sizeof reason, "port %u is not open for egress (HELMDECK_EGRESS_PORTS)", t->port);
+		}
+	}
 	json_t *o = json_pack("{s:s,s:s,s:i,s:o,s:i,s:s}", "host", t->host, "scheme", t->scheme, "port", (int)t->port,
 			      "addresses", addrs, "hop", v->hop, "reason", blocked ? reason : "vetted");
 	char *payload = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -715,3 +715,29 @@ char *guard_blocked_str(void)
 	}
 	return b.p;
 }
+
+int guard_allowlisted(const struct guard_list *allow, const char *host, const struct sockaddr *sa)
+{
+	if (!allow || !sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return 0;
+	for (size_t i = 0; host && i < allow->n; i++)
+		if (allow->e[i].is_host && glob_host_match(allow->e[i].text, host))
+			return 1;
+	uint8_t a[16];
+	int v6 = sa->sa_family == AF_INET6;
+	if (v6) {
+		struct sockaddr_in6 s6;
+		memcpy(&s6, sa, sizeof s6);
+		memcpy(a, &s6.sin6_addr, 16);
+	} else {
+		struct sockaddr_in s4;
+		memcpy(&s4, sa, sizeof s4);
+		memcpy(a, &s4.sin_addr, 4);
+	}
+	if (allow_cidr(allow, v6, a))
+		return 1;
+	for (size_t i = 0; v6 && i < NELEM(embeds_v6); i++)
+		if (prefix_match(embeds_v6[i].r.a, embeds_v6[i].r.plen, a) && allow_cidr(allow, 0, a + embeds_v6[i].off))
+			return 1;
+	return 0;
+}

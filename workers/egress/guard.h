@@ -50,6 +50,9 @@ int guard_host_normalize(const char *in, char *out, size_t outlen);
 /* "localhost" and "*.localhost", any case, one trailing dot (RFC 6761:
  * always loopback, never asked of DNS). */
 int guard_host_is_localhost(const char *normalized_host);
+/* 1 when an allow entry (host glob or CIDR, also on an embedded IPv4)
+ * admits this address: an operator-opened target, which may use any port. */
+int guard_allowlisted(const struct guard_list *allow, const char *host, const struct sockaddr *sa);
 /* The block list, one "cidr (label)" per line, malloc'd. */
 char *guard_blocked_str(void);
 
