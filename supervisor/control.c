@@ -1,6 +1,6 @@
 /*
  * The local control socket ($HELMDECK_STATE_DIR/control.sock) that
- * `helmdeck token mint` talks to. Only a peer with the supervisor's uid (or
+ * `helmdeck token mint` and `helmdeck vault rekey` talk to. Only a peer with the supervisor's uid (or
  * root) is accepted; it speaks the same framed IPC with its own allow table.
  */
 #define _GNU_SOURCE
@@ -134,7 +134,8 @@ static void ctl_accept_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		if (ctl_clients[i].ch)
 			continue;
-		ctl_clients[i].ch = chan_new(sup.base, c, "control", ctl_allow, 1, ctl_closed, &ctl_clients[i]);
+		ctl_clients[i].ch = chan_new(sup.base, c, "control", ctl_allow, sizeof ctl_allow / sizeof ctl_allow[0], ctl_closed,
+					      &ctl_clients[i]);
 		return;
 	}
 	log_warn("control: too many clients");

@@ -56,7 +56,7 @@ static int parse_key(const char *text, size_t n, uint8_t out[32])
 		hex[64] = '\0';
 		int rc = hex_decode(hex, out, 32);
 		explicit_bzero(hex, sizeof hex);
-		return rc == 32 ? 0 : -1;
+		return rc == 0 ? 0 : -1;
 	}
 	if (n == 32) {
 		memcpy(out, text, 32);

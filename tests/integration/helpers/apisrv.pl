@@ -90,15 +90,16 @@ sub is_utf8 {
 	return (pos($s) // 0) == length $s;
 }
 
-my %JESC = ('"' => '\\"', '\\' => '\\\\', "\n" => '\\n', "\r" => '\\r', "\t" => '\\t', "\b" => '\\b', "\f" => '\\f');
+my %JESC = map { chr($_) => sprintf("\\u%04x", $_) } 0 .. 0x1f, 0x7f .. 0xff;
+@JESC{"\"", "\\", "\n", "\r", "\t", "\b", "\f"} = ("\\\"", "\\\\", "\\n", "\\r", "\\t", "\\b", "\\f");
 sub jstr { # bytes -> a JSON string literal, pure ASCII
 	my ($s) = @_;
 	utf8::decode($s) if is_utf8($s);   # else: one code point per byte
-	$s =~ s{([^\x20\x21\x23-\x5b\x5d-\x7e])}{
-		my $ch = $1;
-		my $o = ord $ch;
-		$JESC{$ch} // ($o < 0x10000 ? sprintf('\\u%04x', $o)
-			: sprintf('\\u%04x\\u%04x', 0xd800 + (($o - 0x10000) >> 10), 0xdc00 + (($o - 0x10000) & 0x3ff)))
+	$s =~ s/([\x00-\x1f"\\\x7f-\xff])/$JESC{$1}/g;
+	$s =~ s{([^\x00-\xff])}{
+		my $o = ord $1;
+		$o < 0x10000 ? sprintf("\\u%04x", $o)
+			: sprintf("\\u%04x\\u%04x", 0xd800 + (($o - 0x10000) >> 10), 0xdc00 + (($o - 0x10000) & 0x3ff))
 	}ge;
 	return qq{"$s"};
 }
