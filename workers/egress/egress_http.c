@@ -295,6 +295,16 @@ static int hreq_parse(struct hreq *r, const uint8_t *req, size_t len, char *why,
 	}
 	json_t *f = json_object_get(o, "follow_redirects");
 	r->follow = !f || json_is_true(f);
+	/* the caller's budget for the request itself (default 30 s), inside
+	 * the run's, which also covers starting the sandbox */
+	json_t *ts = json_object_get(o, "timeout_s");
+	if (ts && (!json_is_integer(ts) || json_integer_value(ts) < 1 || json_integer_value(ts) > 300)) {
+		snprintf(why, wlen, "timeout_s must be an integer from 1 to 300");
+		goto out;
+	}
+	uint64_t budget = now_ms_mono() + (ts ? (uint64_t)json_integer_value(ts) : 30) * 1000;
+	if (budget < r->deadline_ms)
+		r->deadline_ms = budget;
 	rc = 0;
 out:
 	json_decref(o);

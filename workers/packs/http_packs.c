@@ -56,7 +56,9 @@ const struct pack_def http_packs[] = {
 			"\"redirects\":{\"type\":\"integer\",\"minimum\":0},"
 			"\"bytes\":{\"type\":\"integer\",\"minimum\":0},"
 			"\"redacted\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"secrets scrubbed from the answer\"}}}",
-		.timeout_ms = 30000, .open_world = 1, .fn = http_fetch, .egress = 1, .timeout_arg = "timeout_s",
+		/* the ceiling for timeout_s plus the sandbox; egress itself stops
+		 * a request at timeout_s (default 30 s) */
+		.timeout_ms = 310000, .open_world = 1, .fn = http_fetch, .egress = 1, .timeout_arg = "timeout_s",
 	},
 };
 const size_t http_packs_n = sizeof http_packs / sizeof http_packs[0];
