@@ -229,6 +229,8 @@ static void chan_dispatch(struct chan *c)
 		size_t flen = IPC_HDR_LEN + len;
 		memmove(c->rbuf, c->rbuf + flen, c->rlen - flen);
 		c->rlen -= flen;
+		/* a frame may have carried a secret: no stale copy past the end */
+		explicit_bzero(c->rbuf + c->rlen, flen);
 		c->rstream += flen;
 	}
 }

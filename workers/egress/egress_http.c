@@ -362,12 +362,44 @@ static size_t hreq_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static char *substitute(const struct hreq *r, const char *s, size_t len, size_t *outlen)
+/* In a URL a secret goes percent-encoded (all but RFC 3986 unreserved), so
+ * a '&', '#' or '/' in it cannot change the URL's structure; in headers
+ * and bodies it goes as stored. */
+static char *substitute_as(const struct hreq *r, const char *s, size_t len, size_t *outlen, int in_url)
 {
 	struct ph_value vals[HREQ_SECRETS_MAX];
+	uint8_t *enc[HREQ_SECRETS_MAX] = {0};
+	size_t enclen[HREQ_SECRETS_MAX] = {0};
+	for (int i = 0; i < r->nsecs; i++) {
+		const uint8_t *v = r->secs[i].val;
+		size_t n = r->secs[i].len;
+		if (in_url) {
+			enclen[i] = 3 * n;
+			enc[i] = secret_alloc(enclen[i] + 1, &enclen[i]);
+			size_t k = 0;
+			for (size_t j = 0; j < n; j++) {
+				if (isalnum(v[j]) || strchr("-._~", v[j]))
+					enc[i][k++] = v[j];
+				else
+					k += (size_t)snprintf((char *)enc[i] + k, 4, "%%%02X", v[j]);
+			}
+			v = enc[i];
+			n = k;
+		}
+		vals[i] = (struct ph_value){r->secs[i].name, v, n};
+	}
+	char *out = ph_substitute(s, len, vals, (size_t)r->nsecs, outlen);
 	for (int i = 0; i < r->nsecs; i++)
-		vals[i] = (struct ph_value){r->secs[i].name, r->secs[i].val, r->secs[i].len};
-	return ph_substitute(s, len, vals, (size_t)r->nsecs, outlen);
+		if (enc[i]) {
+			explicit_bzero(enc[i], enclen[i]);
+			munmap(enc[i], enclen[i]);
+		}
+	return out;
+}
+
+static char *substitute(const struct hreq *r, const char *s, size_t len, size_t *outlen)
+{
+	return substitute_as(r, s, len, outlen, 0);
 }
 
 static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
@@ -391,7 +423,7 @@ static void hreq_perform(struct hreq *r)
 	size_t n;
 	/* secrets go only where the template put them, and only on hop 0 or
 	 * to the same origin */
-	r->sent_url = r->hop == 0 ? substitute(r, r->url, strlen(r->url), &n) : xstrdup(r->url);
+	r->sent_url = r->hop == 0 ? substitute_as(r, r->url, strlen(r->url), &n, 1) : xstrdup(r->url);
 	if (!r->sent_url) {
 		hreq_fail(r, "internal", "substitution failed");
 		return;

