@@ -6,7 +6,7 @@ hd_start
 
 rep=$(api GET /api/v1/security)
 is "$(status)" 200 "GET /api/v1/security"
-is "$(printf '%s' "$rep" | jq -r '[.processes[].role] | sort | unique | join(",")')" "api,store,vault,worker" "every role is reported"
+is "$(printf '%s' "$rep" | jq -r '[.processes[].role] | sort | unique | join(",")')" "api,egress,store,vault,worker" "every role is reported"
 uids=""
 for role in api store vault; do
 	p=$(printf '%s' "$rep" | jq -c ".processes[] | select(.role==\"$role\")")
@@ -45,7 +45,7 @@ is "$(printf '%s' "$w" | jq -r .no_new_privs)" true "an idle worker already has 
 is "$(awk '/^CapEff:/{print $2}' /proc/$wpid/status)" 0000000000000000 "and no capabilities"
 is "$(printf '%s' "$w" | jq -r .seccomp)" filter "an idle worker is already under its class's seccomp filter"
 is "$(awk '/^Seccomp:/{print $2}' /proc/$wpid/status)" 2 "and /proc agrees"
-is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.role=="worker" and .running) | .class] | sort | unique | join(",")')" "artifact,browser,fs,test" \
+is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.role=="worker" and .running) | .class] | sort | unique | join(",")')" "artifact,browser,fs,net,test" \
 	"one pre-forked pool per pack class"
 is "$(printf '%s' "$rep" | jq -r '[.processes[] | select(.class=="exec") | .running] | unique | join(",")')" false \
 	"exec slots idle: an exec sandbox is built per run, around its workspace"

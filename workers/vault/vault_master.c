@@ -91,7 +91,7 @@ static int write_key_file(const char *path, const uint8_t key[32], uid_t owner)
 	int rc = -1;
 	if (fd >= 0) {
 		rc = write(fd, hex, 65) == 65 && fsync(fd) == 0 ? 0 : -1;
-		if (rc == 0 && geteuid() == 0 && fchown(fd, owner, owner) < 0)
+		if (rc == 0 && geteuid() == 0 && !getenv("HELMDECK_IN_USERNS") && fchown(fd, owner, owner) < 0)
 			rc = -1;
 		close(fd);
 		if (rc < 0)
