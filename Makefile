@@ -27,7 +27,8 @@ SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c superv
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c \
 	supervisor/workspace.c supervisor/sandbox_root.c supervisor/session.c \
-	supervisor/artifact_janitor.c supervisor/route_secrets.c
+	supervisor/artifact_janitor.c supervisor/route_secrets.c supervisor/netns_proxy.c \
+	supervisor/git_ssh.c
 # the workspace packs: fs class (descriptor-relative file ops) and exec class
 # (processes in a per-invocation root)
 PACK_BROWSER_SRC := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c
@@ -41,19 +42,21 @@ CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
 
 # the vault's credential store and the egress role (ADR 016, 017)
 ROLE_SRC   += workers/vault/credstore.c workers/vault/vault_master.c workers/vault/vault_creds.c \
+	workers/vault/vault_agent.c workers/vault/ssh_agent.c \
 	workers/api/vault_rest.c workers/packs/http_packs.c \
-	workers/egress/egress_main.c workers/egress/egress_http.c workers/egress/egress_resolve.c \
+	workers/egress/egress_main.c workers/egress/egress_http.c workers/egress/egress_resolve.c workers/egress/egress_proxy.c \
 	workers/egress/guard.c workers/egress/scrub.c workers/egress/placeholder.c
 # MCP transports; libwebsockets and libuv are dlopen'ed by the api alone (ADR 013)
 ROLE_SRC   += workers/api/mcp_http.c workers/api/mcp_stream.c workers/api/mcp_session.c workers/api/mcp_image.c workers/api/mcp_ws.c
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
 
-UNIT_TESTS := t_guard t_scrub t_credstore t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs t_browser
+UNIT_TESTS := t_guard t_scrub t_credstore t_sshagent t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs t_browser
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
 t_guard_SRC            := workers/egress/guard.c common/glob.c common/util.c common/log.c
 t_scrub_SRC            := workers/egress/scrub.c workers/egress/placeholder.c common/b64.c common/util.c common/log.c
+t_sshagent_SRC         := workers/vault/ssh_agent.c common/b64.c common/util.c common/log.c
 t_credstore_SRC        := workers/vault/credstore.c common/glob.c common/util.c common/log.c common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c
 t_browser_SRC          := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \

@@ -38,6 +38,11 @@ static const struct {
 	[MSG_EGRESS_REQ] = {"EGRESS_REQ", 0},
 	[MSG_EGRESS_FETCH] = {"EGRESS_FETCH", 0},
 	[MSG_EGRESS_RESULT] = {"EGRESS_RESULT", 0},
+	[MSG_PROXY_LISTEN] = {"PROXY_LISTEN", 1},
+	[MSG_PROXY_CLOSE] = {"PROXY_CLOSE", 0},
+	[MSG_AGENT_OPEN] = {"AGENT_OPEN", 1},
+	[MSG_AGENT_OPENED] = {"AGENT_OPENED", 0},
+	[MSG_AGENT_CLOSE] = {"AGENT_CLOSE", 0},
 };
 
 const char *msg_name(uint32_t type)

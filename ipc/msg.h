@@ -73,6 +73,18 @@ enum msg_type {
 	MSG_EGRESS_REQ,
 	MSG_EGRESS_FETCH,
 	MSG_EGRESS_RESULT,
+	/* sup -> egress: a listening socket inside a sandbox's network
+	 * namespace (descriptor), to be served as its only way out; and the
+	 * end of it when the sandbox goes */
+	MSG_PROXY_LISTEN,
+	MSG_PROXY_CLOSE,
+	/* sup -> vault: serve the ssh-agent protocol on this listening socket
+	 * (descriptor) for one git run, with the caller's ssh credential for
+	 * the host; vault -> sup: AGENT_OPENED (p_blob: status, JSON with the
+	 * pinned known_hosts); sup -> vault: AGENT_CLOSE when the run ends */
+	MSG_AGENT_OPEN,
+	MSG_AGENT_OPENED,
+	MSG_AGENT_CLOSE,
 	MSG_TYPE_COUNT
 };
 

@@ -356,3 +356,49 @@ int p_egress_result_dec(struct cursor *c, struct p_egress_result *m)
 		return -1;
 	return cursor_end(c);
 }
+
+void p_proxy_enc(struct buf *b, const struct p_proxy *m)
+{
+	buf_put_str(b, m->scope);
+	buf_put_str(b, m->actor);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->purpose);
+	buf_put_str(b, m->host);
+	buf_put_u32(b, m->mode);
+	buf_put_u32(b, m->port);
+}
+
+int p_proxy_dec(struct cursor *c, struct p_proxy *m)
+{
+	m->scope = cursor_str(c, 64);
+	m->actor = cursor_str(c, 128);
+	m->client = cursor_str(c, 128);
+	m->purpose = cursor_str(c, 32);
+	m->host = cursor_str(c, 255);
+	m->mode = cursor_u32(c);
+	m->port = cursor_u32(c);
+	if (m->mode > 1 || m->port > 65535)
+		return -1;
+	return cursor_end(c);
+}
+
+void p_agent_open_enc(struct buf *b, const struct p_agent_open *m)
+{
+	buf_put_str(b, m->scope);
+	buf_put_str(b, m->subject);
+	buf_put_str(b, m->client);
+	buf_put_str(b, m->host);
+	buf_put_str(b, m->path);
+	buf_put_str(b, m->name);
+}
+
+int p_agent_open_dec(struct cursor *c, struct p_agent_open *m)
+{
+	m->scope = cursor_str(c, 64);
+	m->subject = cursor_str(c, 128);
+	m->client = cursor_str(c, 128);
+	m->host = cursor_str(c, 255);
+	m->path = cursor_str(c, 2048);
+	m->name = cursor_str(c, 128);
+	return cursor_end(c);
+}

@@ -67,6 +67,12 @@ struct p_vault_secret { uint32_t ok; const char *code, *message, *cred_id, *name
 /* EGRESS_FETCH: the request template (JSON) of one pack run, with the
  * caller the supervisor vouches for. */
 struct p_egress_fetch { const char *actor, *client, *pack; uint32_t timeout_ms; const uint8_t *req; size_t req_len; };
+/* PROXY_LISTEN / PROXY_CLOSE (only scope): mode 0 = HTTP proxy (CONNECT
+ * and absolute-form), 1 = a fixed forward to host:port. */
+struct p_proxy { const char *scope, *actor, *client, *purpose, *host; uint32_t mode, port; };
+/* AGENT_OPEN / AGENT_CLOSE (only scope): name "" = the best ssh credential
+ * for host (by pattern), else that credential, which must be of type ssh. */
+struct p_agent_open { const char *scope, *subject, *client, *host, *path, *name; };
 /* EGRESS_RESULT: ok=1 with the response JSON, or a typed error. */
 struct p_egress_result { uint32_t ok; const char *code, *message; const uint8_t *resp; size_t resp_len; };
 
@@ -103,6 +109,10 @@ void p_vault_secret_enc(struct buf *b, const struct p_vault_secret *m);
 int p_vault_secret_dec(struct cursor *c, struct p_vault_secret *m);
 void p_egress_fetch_enc(struct buf *b, const struct p_egress_fetch *m);
 int p_egress_fetch_dec(struct cursor *c, struct p_egress_fetch *m);
+void p_proxy_enc(struct buf *b, const struct p_proxy *m);
+int p_proxy_dec(struct cursor *c, struct p_proxy *m);
+void p_agent_open_enc(struct buf *b, const struct p_agent_open *m);
+int p_agent_open_dec(struct cursor *c, struct p_agent_open *m);
 void p_egress_result_enc(struct buf *b, const struct p_egress_result *m);
 int p_egress_result_dec(struct cursor *c, struct p_egress_result *m);
 int p_empty_dec(struct cursor *c);

@@ -150,10 +150,11 @@ void config_load(void)
 	if (!gl)
 		fatal("HELMDECK_EGRESS_ALLOWLIST: %s", gerr);
 	guard_allowlist_free(gl);
-	const char *bn = env_default("HELMDECK_BROWSER_NETWORK", "none");
-	if (strcmp(bn, "none") && strcmp(bn, "direct"))
-		fatal("HELMDECK_BROWSER_NETWORK=%s: expected none or direct", bn);
+	const char *bn = env_default("HELMDECK_BROWSER_NETWORK", "proxy");
+	if (strcmp(bn, "none") && strcmp(bn, "direct") && strcmp(bn, "proxy"))
+		fatal("HELMDECK_BROWSER_NETWORK=%s: expected proxy, none or direct", bn);
 	cfg.browser_net_direct = !strcmp(bn, "direct");
+	cfg.browser_net_proxy = !strcmp(bn, "proxy");
 	cfg.max_sessions = (int)env_int("HELMDECK_MAX_SESSIONS", 16, 1, 64);
 	const char *at = getenv("HELMDECK_ARTIFACT_TTL");
 	cfg.artifact_ttl_ms = at && *at ? parse_duration_ms(at) : 7ll * 24 * 3600 * 1000;

@@ -35,7 +35,8 @@ struct config {
 	uint64_t session_memory;     /* default memory_limit of a session */
 	uint64_t session_pids;
 	int64_t session_timeout_ms;  /* default timeout_seconds */
-	int browser_net_direct;      /* sessions use the host network (no egress role yet) */
+	int browser_net_direct;      /* sessions use the host network (HELMDECK_BROWSER_NETWORK=direct) */
+	int browser_net_proxy;       /* sessions reach out only through the egress proxy (the default) */
 	int max_sessions;
 	int64_t artifact_ttl_ms;
 	char issuer[64];

@@ -71,6 +71,18 @@ struct hd_ll_ruleset_attr {
 
 int landlock_restrict_paths(const struct ll_path *paths, int n, unsigned flags, unsigned *applied)
 {
+	return landlock_restrict_paths_port(paths, n, flags, 0, applied);
+}
+
+struct hd_ll_net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+};
+#define HD_LL_RULE_NET_PORT 2
+
+int landlock_restrict_paths_port(const struct ll_path *paths, int n, unsigned flags, unsigned connect_port,
+				 unsigned *applied)
+{
 	int abi = landlock_abi();
 	*applied = 0;
 	if (abi < 1)
@@ -116,6 +128,12 @@ int landlock_restrict_paths(const struct ll_path *paths, int n, unsigned flags, 
 		struct landlock_path_beneath_attr pb = {.allowed_access = allow, .parent_fd = paths[i].fd};
 		if (syscall(__NR_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
 			fatalx("landlock_add_rule %d", i);
+	}
+	if (connect_port && (*applied & LL_DENY_TCP)) {
+		/* the one port this domain may dial (its proxy) */
+		struct hd_ll_net_port_attr np = {.allowed_access = HD_LL_NET_CONNECT_TCP, .port = connect_port};
+		if (syscall(__NR_landlock_add_rule, rs, HD_LL_RULE_NET_PORT, &np, 0) < 0)
+			fatalx("landlock_add_rule net port %u", connect_port);
 	}
 	if (syscall(__NR_landlock_restrict_self, rs, 0) < 0)
 		fatalx("landlock_restrict_self");

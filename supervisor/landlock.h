@@ -29,6 +29,10 @@ struct ll_path {
  * the kernel supports; what it lacks is silently not applied and reported
  * through *applied (LL_DENY_TCP | LL_SCOPE bits that took). -1: no Landlock. */
 int landlock_restrict_paths(const struct ll_path *paths, int n, unsigned flags, unsigned *applied);
+/* The same, and with LL_DENY_TCP still one TCP port that may be connected
+ * to (0 = none). */
+int landlock_restrict_paths_port(const struct ll_path *paths, int n, unsigned flags, unsigned connect_port,
+				 unsigned *applied);
 
 /* The kernel's Landlock ABI version, 0 if absent. */
 int landlock_abi(void);

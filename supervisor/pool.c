@@ -15,6 +15,8 @@
 #include "supervisor/session.h"
 #include "supervisor/spawn.h"
 #include "supervisor/workspace.h"
+#include "supervisor/git_ssh.h"
+#include "supervisor/netns_proxy.h"
 #include "workers/packs/registry.h"
 
 #include <errno.h>
@@ -55,6 +57,12 @@ struct run {
 	char session_id[SESSION_ID_LEN + 1];  /* browser packs */
 	int cdp_fd;                           /* lent for this run, or -1 */
 	int ephemeral;                        /* the session was made for this run */
+	/* ssh remotes: the vault serves an agent in agent_dir, egress forwards
+	 * the sandbox's 127.0.0.1:2222 to the vetted sshd */
+	int ssh;
+	struct git_ssh gs;
+	char agent_name[48];
+	int agent_dir_fd, agent_pending, agent_open, proxy_served;
 };
 
 static struct run *rq_head, *rq_tail;
@@ -161,7 +169,20 @@ void pool_spawn_extra(struct proc *w, struct spawn_req *req)
 		snprintf(env[0], sizeof env[0], "HELMDECK_RUN_WS_ID=%s", r->ws_id);
 		req->extra_env[e++] = env[0];
 	}
-	if (r->remote_fd >= 0 && r->dir_fd >= 0) {
+	if (r->ssh && r->dir_fd >= 0) {
+		static char cmd[1024];
+		req->fds[req->nfds++] = r->agent_dir_fd;
+		snprintf(env[1], sizeof env[1], "HELMDECK_RUN_REMOTE=%s", r->remote_display);
+		char fwd[WS_URL_MAX];
+		git_ssh_forward_url(&r->gs, fwd, sizeof fwd);
+		snprintf(env[2], sizeof env[2], "HELMDECK_RUN_SSH_URL=%s", fwd);
+		git_ssh_command(&r->gs, cmd, sizeof cmd - 32);
+		snprintf(env[3], sizeof env[3], "HELMDECK_RUN_SSH_COMMAND=%s", cmd);
+		req->extra_env[e++] = env[1];
+		req->extra_env[e++] = env[2];
+		req->extra_env[e++] = env[3];
+		req->new_netns = 1;
+	} else if (r->remote_fd >= 0 && r->dir_fd >= 0) {
 		req->fds[req->nfds++] = r->remote_fd;
 		snprintf(env[1], sizeof env[1], "HELMDECK_RUN_REMOTE=%s", r->remote_display);
 		snprintf(env[2], sizeof env[2], "HELMDECK_RUN_REMOTE_RW=%d", r->remote_rw);
@@ -210,6 +231,32 @@ static void run_fail(struct run *r, const char *code, const char *msg, const cha
 	run_answer(r, &res);
 }
 
+/* The run's agent and forward end with it. */
+static void pool_ssh_end(struct run *r)
+{
+	if (!r->ssh)
+		return;
+	struct buf b;
+	buf_init(&b);
+	if (r->agent_open && sup.roles[ROLE_VAULT].ready) {
+		struct p_agent_open m = {r->agent_name, "", "", "", "", ""};
+		p_agent_open_enc(&b, &m);
+		sup_send_role(ROLE_VAULT, MSG_AGENT_CLOSE, 0, &b);
+	}
+	if (r->proxy_served && sup.roles[ROLE_EGRESS].ready) {
+		buf_reset(&b);
+		struct p_proxy m = {r->agent_name, "", "", "", "", 0, 0};
+		p_proxy_enc(&b, &m);
+		sup_send_role(ROLE_EGRESS, MSG_PROXY_CLOSE, 0, &b);
+	}
+	buf_free(&b);
+	if (r->agent_dir_fd >= 0)
+		close(r->agent_dir_fd);
+	if (r->agent_name[0])
+		git_ssh_agent_dir_remove(r->agent_name);
+	r->ssh = 0;
+}
+
 static void run_free(struct run *r)
 {
 	if (r->timer)
@@ -218,6 +265,7 @@ static void run_free(struct run *r)
 		close(r->dir_fd);
 	if (r->remote_fd >= 0)
 		close(r->remote_fd);
+	pool_ssh_end(r);
 	if (r->cdp_fd >= 0) {
 		close(r->cdp_fd);
 		session_return(r->session_id);
@@ -406,6 +454,81 @@ int pool_run_caller(const struct proc *w, const char **actor, const char **clien
 	return 0;
 }
 
+/* The vault opened (or refused) the agent a queued ssh run waits for. */
+int pool_agent_opened(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd; (void)arg;
+	struct p_blob res;
+	if (p_blob_dec(cur, &res) < 0)
+		return -1;
+	struct fwd *f = fwd_take(ROLE_VAULT, id, MSG_AGENT_OPENED);
+	if (!f)
+		return -1;
+	struct run *r = rq_head;
+	while (r && !(r->api_id == f->orig_id && r->agent_pending))
+		r = r->next;
+	if (!r)
+		return 0;  /* cancelled meanwhile: the vault's agent closes with the run's end */
+	r->agent_pending = 0;
+	r->agent_open = res.ok == 200;
+	json_error_t je;
+	json_t *o = json_loadb((const char *)res.data, res.len, 0, &je);
+	const char *kh = json_string_value(json_object_get(o, "known_hosts"));
+	if (res.ok != 200 || !kh || !*kh || git_ssh_write_known_hosts(r->agent_dir_fd, kh) < 0) {
+		const char *code = json_string_value(json_object_get(o, "error"));
+		const char *msg = json_string_value(json_object_get(o, "message"));
+		char m2[400];
+		if (res.ok == 200)
+			snprintf(m2, sizeof m2, "the ssh credential %s pins no known_hosts: store the server's keys "
+				 "(ssh-keyscan output) as metadata.known_hosts", json_string_value(json_object_get(o, "name")));
+		rq_unlink(r);
+		run_fail(r, res.ok == 200 ? "credential_invalid" : code ? code : "internal",
+			 res.ok == 200 ? m2 : msg ? msg : "the vault refused the ssh agent", "pack:ssh credential");
+		json_decref(o);
+		run_free(r);
+		return 0;
+	}
+	json_decref(o);
+	pool_dispatch_queue();
+	return 0;
+}
+
+/* The vault went away before it answered. */
+void pool_agent_failed(uint32_t api_id)
+{
+	struct run *r = rq_head;
+	while (r && !(r->api_id == api_id && r->agent_pending))
+		r = r->next;
+	if (!r)
+		return;
+	r->agent_pending = 0;
+	rq_unlink(r);
+	run_fail(r, "internal", "the vault went away before it opened the ssh agent; try again", "pack:no vault");
+	run_free(r);
+}
+
+void pool_spawned(struct proc *w, const struct spawned *s)
+{
+	struct run *r = w->run;
+	if (!r || !r->ssh)
+		return;
+	int lfd = s->netns ? netns_listener(s->pid, NETNS_SSH_PORT) : -1;
+	struct proc *e = &sup.roles[ROLE_EGRESS];
+	if (lfd >= 0 && e->ready && e->ch) {
+		struct p_proxy m = {r->agent_name, r->actor, r->client, "git", r->gs.host, 1, r->gs.port};
+		struct buf b;
+		buf_init(&b);
+		p_proxy_enc(&b, &m);
+		r->proxy_served = chan_send(e->ch, MSG_PROXY_LISTEN, 0, &b, lfd) == 0;
+		buf_free(&b);
+	}
+	if (lfd >= 0)
+		close(lfd);
+	if (!r->proxy_served)
+		log_warn("run %u: no forward to %s:%u (%s): git over ssh will fail", r->api_id, r->gs.host, r->gs.port,
+			 lfd < 0 ? strerror(errno) : "egress not ready");
+}
+
 const struct allow_entry worker_allow[] = {
 	{MSG_READY, AL_PERMIT | AL_ONCE, worker_ready},
 	{MSG_SECCOMP_LISTENER, AL_PERMIT | AL_FD | AL_ONCE, worker_listener},
@@ -478,6 +601,11 @@ static void pool_dispatch_queue(void)
 	struct run **pp = &rq_head, *prev = NULL;
 	while (*pp) {
 		struct run *r = *pp;
+		if (r->agent_pending) {
+			prev = r;
+			pp = &r->next;
+			continue;
+		}
 		int bound = pool_class_bound(r->cls);
 		struct proc *w = r->ws_id[0] && ws_running(r->ws_id) ? NULL :
 				 bound ? pool_free_bound_slot(r->cls) : pool_idle(r->cls);
@@ -525,6 +653,38 @@ static void pool_dispatch_queue(void)
 /* Resolve what the run's pack needs on disk: its workspace (opened for the
  * caller, or created for repo.fetch) and its git remote. 0, or -1 with the
  * run answered. */
+/* An ssh remote: the run waits for the vault to open an agent with the
+ * caller's key for that host (AGENT_OPENED), then runs. */
+static int pool_ssh_begin(struct run *r)
+{
+	static unsigned seq;
+	r->ssh = 1;
+	snprintf(r->agent_name, sizeof r->agent_name, "run-%u-%u", r->api_id, seq++);
+	int lfd;
+	uid_t wuid = cfg.uid_base + role_table[ROLE_WORKER].uid_offset;
+	if (git_ssh_agent_dir(r->agent_name, wuid, &r->agent_dir_fd, &lfd) < 0) {
+		run_fail(r, "internal", "could not prepare the ssh agent for this run", strerror(errno));
+		return -1;
+	}
+	struct proc *v = &sup.roles[ROLE_VAULT];
+	uint32_t fid = v->ready ? fwd_add(ROLE_VAULT, FWD_RUN, r->api_id, MSG_AGENT_OPENED) : 0;
+	struct p_agent_open m = {r->agent_name, r->actor, r->client, r->gs.host, r->gs.path, ""};
+	struct buf b;
+	buf_init(&b);
+	p_agent_open_enc(&b, &m);
+	int rc = fid ? chan_send(v->ch, MSG_AGENT_OPEN, fid, &b, lfd) : -1;
+	buf_free(&b);
+	close(lfd);
+	if (rc < 0) {
+		if (fid)
+			fwd_take(ROLE_VAULT, fid, MSG_AGENT_OPENED);
+		run_fail(r, "internal", "the vault is not available; try again", "pack:no vault");
+		return -1;
+	}
+	r->agent_pending = 1;
+	return 0;
+}
+
 static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 {
 	const struct pack_def *d = r->def;
@@ -545,7 +705,15 @@ static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 		const char *remote = m->remote;
 		if (d->remote == PACK_REMOTE_PUSH && (!*remote || !strcmp(remote, "origin")))
 			remote = url;
-		if (!*remote || ws_remote_open(remote, &r->remote_fd, why, sizeof why) < 0) {
+		int ssh = *remote ? git_ssh_parse(remote, &r->gs, why, sizeof why) : 0;
+		if (ssh < 0) {
+			run_fail(r, "invalid_input", why, "pack:remote refused");
+			return -1;
+		}
+		if (ssh) {
+			snprintf(r->remote_display, sizeof r->remote_display, "%s", remote);
+			r->ssh = 1;  /* the agent is asked for once the workspace is ready */
+		} else if (!*remote || ws_remote_open(remote, &r->remote_fd, why, sizeof why) < 0) {
 			run_fail(r, "invalid_input", *remote ? why : "this workspace has no remote to push to", "pack:remote refused");
 			return -1;
 		}
@@ -576,7 +744,7 @@ static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 		r->ws_created = 1;
 		ws_hold(r->ws_id, 1);
 	}
-	return 0;
+	return r->ssh ? pool_ssh_begin(r) : 0;
 }
 
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur)
@@ -589,6 +757,7 @@ int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *c
 	r->dir_fd = artifacts_fd;
 	r->remote_fd = -1;
 	r->cdp_fd = -1;
+	r->agent_dir_fd = -1;
 	snprintf(r->pack, sizeof r->pack, "%s", m.pack);
 	snprintf(r->actor, sizeof r->actor, "%s", m.actor);
 	snprintf(r->client, sizeof r->client, "%s", m.client);

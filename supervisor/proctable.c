@@ -27,6 +27,7 @@ static const struct role_route vault_routes[] = {
 	{MSG_VAULT_REPLY, ROLE_API},
 	{MSG_AUDIT_APPEND, ROLE_STORE},
 	{MSG_PEER_BROKEN, -1},
+	{MSG_AGENT_OPENED, -1},
 };
 static const struct role_route worker_routes[] = {
 	{MSG_READY, -1},

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ipc/proto.h"
+#include "supervisor/session.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -44,6 +45,8 @@ void secrets_role_ready(struct proc *p)
 {
 	if (p->def->id == ROLE_VAULT || p->def->id == ROLE_EGRESS)
 		secrets_link();
+	if (p->def->id == ROLE_EGRESS)
+		session_proxy_resend();
 }
 
 /* The reporter saw its peer break the link's protocol: that peer is

@@ -223,12 +223,19 @@ int sandbox_root_enter(const struct sandbox_root *s, char *missing, size_t missi
 		return -1;
 	if (s->remote_fd >= 0 && sb_bind_fd(m, SANDBOX_REMOTE, s->remote_fd, s->remote_rw, 0) < 0)
 		return -1;
+	/* read-only: connecting to the agent's socket needs no write access to
+	 * the mount, and nothing else there may change */
+	if (s->agent_fd >= 0 && (sb_path(p, sizeof p, m, "/run") < 0 || mkdir(p, 0755) < 0 ||
+				 sb_bind_fd(m, SANDBOX_AGENT, s->agent_fd, 0, 0) < 0))
+		return -1;
 	/* the descriptors reach the real tree outside the new root: once bound,
 	 * they go (the numbers stay in s to say what was bound) */
 	if (s->ws_fd >= 0)
 		close(s->ws_fd);
 	if (s->remote_fd >= 0)
 		close(s->remote_fd);
+	if (s->agent_fd >= 0)
+		close(s->agent_fd);
 	/* pivot_root, not chroot: the host's tree is unmounted from this
 	 * namespace altogether, and a process inside may still create its own
 	 * user namespace (chromium's sandbox), which a chroot forbids */
@@ -266,7 +273,8 @@ int sandbox_root_landlock(const struct sandbox_root *s, unsigned *applied)
 			rights |= LL_WRITE;
 		p[n++] = (struct ll_path){fd, rights};
 	}
-	int rc = landlock_restrict_paths(p, n, (s->allow_tcp ? 0 : LL_DENY_TCP) | LL_SCOPE, applied);
+	int rc = landlock_restrict_paths_port(p, n, (s->allow_tcp ? 0 : LL_DENY_TCP) | LL_SCOPE, s->tcp_connect_port,
+					      applied);
 	for (int i = 0; i < n; i++)
 		close(p[i].fd);
 	return rc;

@@ -16,12 +16,14 @@
 
 #define SANDBOX_WS "/workspace"
 #define SANDBOX_REMOTE "/remote"
+#define SANDBOX_AGENT "/run/helmdeck"   /* ssh-agent socket + known_hosts of a git run */
 
 struct sandbox_root {
 	const char *mnt;      /* an empty directory to build on */
 	int ws_fd;            /* the workspace, or -1 */
 	int remote_fd;        /* the remote repository, or -1 */
 	int remote_rw;
+	int agent_fd;         /* ssh remotes: the run's agent directory, or -1 */
 	uid_t uid;            /* the ids the worker will run as (for /etc/passwd) */
 	gid_t gid;
 	unsigned long tmp_bytes;
@@ -30,6 +32,7 @@ struct sandbox_root {
 	const char *const *extra_ro;
 	unsigned long shm_bytes;
 	int allow_tcp;
+	unsigned tcp_connect_port;   /* with allow_tcp off: the one port it may dial */
 	/* chromium's sandbox writes its children's uid_map/gid_map in /proc */
 	int proc_writable;
 };

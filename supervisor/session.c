@@ -7,6 +7,8 @@
 #include "common/util.h"
 #include "supervisor/cgroup.h"
 #include "supervisor/config.h"
+#include "supervisor/netns_proxy.h"
+#include "ipc/proto.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workspace.h"
@@ -49,6 +51,8 @@ struct session {
 	uint32_t cpu_limit_milli;
 	int busy, warm, ephemeral, terminating;
 	char reason[64];
+	int proxy_fd;             /* listener in its network namespace, or -1 */
+	int proxy_served;         /* egress was given it */
 };
 
 static struct session sessions[SESSION_MAX];
@@ -112,12 +116,54 @@ static void session_free(struct session *s)
 		close(s->log_fd);
 	if (s->cdp >= 0)
 		close(s->cdp);
+	if (s->proxy_fd >= 0)
+		close(s->proxy_fd);
 	if (s->cg)
 		cgroup_destroy(s->cg);
 	if (sessions_root >= 0 && s->id[0])
 		ws_rm_tree(sessions_root, s->id);
 	memset(s, 0, sizeof *s);
-	s->cdp = s->log_fd = -1;
+	s->cdp = s->log_fd = s->proxy_fd = -1;
+}
+
+/* Egress serves the session's listener as its only way out, on behalf of
+ * its owner. Sent at claim, and again whenever egress restarts. */
+static void session_proxy_serve(struct session *s)
+{
+	struct proc *e = &sup.roles[ROLE_EGRESS];
+	if (s->proxy_fd < 0 || !s->owner[0] || s->terminating || !e->ready || !e->ch)
+		return;
+	char scope[64];
+	snprintf(scope, sizeof scope, "session:%s", s->id);
+	struct p_proxy m = {scope, s->owner, "", "browser", "", 0, 0};
+	struct buf b;
+	buf_init(&b);
+	p_proxy_enc(&b, &m);
+	s->proxy_served = chan_send(e->ch, MSG_PROXY_LISTEN, 0, &b, s->proxy_fd) == 0;
+	buf_free(&b);
+}
+
+void session_proxy_resend(void)
+{
+	for (int i = 0; i < SESSION_MAX; i++)
+		if (sessions[i].used)
+			session_proxy_serve(&sessions[i]);
+}
+
+static void session_proxy_close(struct session *s)
+{
+	struct proc *e = &sup.roles[ROLE_EGRESS];
+	if (!s->proxy_served || !e->ready || !e->ch)
+		return;
+	char scope[64];
+	snprintf(scope, sizeof scope, "session:%s", s->id);
+	struct p_proxy m = {scope, "", "", "", "", 0, 0};
+	struct buf b;
+	buf_init(&b);
+	p_proxy_enc(&b, &m);
+	chan_send(e->ch, MSG_PROXY_CLOSE, 0, &b, -1);
+	buf_free(&b);
+	s->proxy_served = 0;
 }
 
 static int session_spawn(struct session *s, const struct session_opts *o)
@@ -128,7 +174,7 @@ static int session_spawn(struct session *s, const struct session_opts *o)
 	char hex[31];
 	hex_encode(rnd, sizeof rnd, hex);
 	memset(s, 0, sizeof *s);
-	s->cdp = s->log_fd = -1;
+	s->cdp = s->log_fd = s->proxy_fd = -1;
 	s->used = 1;
 	snprintf(s->id, sizeof s->id, "sess-%s", hex);
 	s->memory_limit = o && o->memory_limit ? o->memory_limit : cfg.session_memory;
@@ -159,9 +205,12 @@ static int session_spawn(struct session *s, const struct session_opts *o)
 	s->cg = cgroup_create(cgname, s->memory_limit, cfg.session_pids);
 	char shm[64], net[64];
 	snprintf(shm, sizeof shm, "HELMDECK_RUN_SHM=%llu", (unsigned long long)s->shm_size);
-	snprintf(net, sizeof net, "HELMDECK_RUN_NET_DIRECT=%d", cfg.browser_net_direct);
+	snprintf(net, sizeof net, "HELMDECK_RUN_NET=%s", cfg.browser_net_direct ? "direct" : cfg.browser_net_proxy ? "proxy" : "none");
+	/* born in its own network namespace, so its proxy listener is there
+	 * before chromium runs; where we cannot (no root), it makes one itself */
 	struct spawn_req r = {.role = "browser", .nfds = 3, .fds = {sv[1], lp[1], pfd},
-			      .extra_env = {shm, net, NULL}, .cgroup_fd = cgroup_v2_fd(s->cg)};
+			      .extra_env = {shm, net, NULL, NULL}, .cgroup_fd = cgroup_v2_fd(s->cg),
+			      .new_netns = !cfg.browser_net_direct};
 	struct spawned sp;
 	int rc = spawn_role(&r, &sp);
 	if (r.cgroup_fd >= 0)
@@ -176,6 +225,12 @@ static int session_spawn(struct session *s, const struct session_opts *o)
 	}
 	if (s->cg && cgroup_attach(s->cg, sp.pid, sp.in_cgroup) < 0)
 		log_warn("cgroup attach %s: %s", cgname, strerror(errno));
+	if (cfg.browser_net_proxy && sp.netns) {
+		s->proxy_fd = netns_listener(sp.pid, NETNS_PROXY_PORT);
+		if (s->proxy_fd < 0)
+			log_warn("browser %s: no proxy listener in its namespace (%s): it has no way out", s->id,
+				 strerror(errno));
+	}
 	s->pid = sp.pid;
 	s->started_ms = now_ms_mono();
 	s->cdp = sv[0];
@@ -237,6 +292,7 @@ static void session_kill(struct session *s, const char *reason)
 		return;
 	s->terminating = 1;
 	snprintf(s->reason, sizeof s->reason, "%s", reason);
+	session_proxy_close(s);
 	if (s->pid > 0 && !s->reaped)
 		kill(s->pid, SIGKILL);
 	if (s->cg)
@@ -320,7 +376,7 @@ int session_init(void)
 		close(d);
 	}
 	for (int i = 0; i < SESSION_MAX; i++)
-		sessions[i].cdp = sessions[i].log_fd = -1;
+		sessions[i].cdp = sessions[i].log_fd = sessions[i].proxy_fd = -1;
 	watchdog_ev = event_new(sup.base, -1, EV_PERSIST, session_watchdog_cb, NULL);
 	struct timeval tv = {0, 250000};
 	event_add(watchdog_ev, &tv);
@@ -379,6 +435,7 @@ const char *session_create(const char *owner, const struct session_opts *o, char
 	s->deadline_ms = now_ms_mono() + (uint64_t)s->timeout_s * 1000;
 	s->max_tasks = o ? o->max_tasks : 0;
 	s->tasks = 0;
+	session_proxy_serve(s);
 	/* the pool refills after this reply, not before it */
 	if (refill_ev)
 		event_active(refill_ev, EV_TIMEOUT, 0);
@@ -457,7 +514,7 @@ static json_t *session_obj(const struct session *s)
 	json_object_set_new(o, "max_tasks", s->max_tasks ? json_integer(s->max_tasks) : json_null());
 	json_object_set_new(o, "tasks", json_integer(s->tasks));
 	json_object_set_new(o, "cgroup_limits", json_string(cgroup_limits(s->cg)));
-	json_object_set_new(o, "network", json_string(cfg.browser_net_direct ? "direct" : "none"));
+	json_object_set_new(o, "network", json_string(cfg.browser_net_direct ? "direct" : s->proxy_fd >= 0 ? "proxy" : "none"));
 	return o;
 }
 
@@ -516,7 +573,9 @@ char *session_report_json(void)
 	return session_dump(json_pack("{s:b,s:s,s:i,s:i,s:i,s:I,s:s,s:s,s:s}", "available", chromium_ok, "chromium",
 				      BROWSER_CHROMIUM, "live", live, "warm", warm, "warm_target", cfg.browser_pool,
 				      "memory_committed", (json_int_t)mem, "network",
-				      cfg.browser_net_direct ? "direct (HELMDECK_BROWSER_NETWORK=direct)" : "none (own network namespace, loopback down)",
+				      cfg.browser_net_direct ? "direct (HELMDECK_BROWSER_NETWORK=direct)"
+				      : cfg.browser_net_proxy ? "proxy (own network namespace; the egress proxy on its 127.0.0.1:3128 is the only way out)"
+							      : "none (own network namespace, loopback down)",
 				      "cdp", "--remote-debugging-pipe over a socketpair; no TCP port",
 				      "chromium_sandbox", "on (its own user/pid namespaces and seccomp)"));
 }

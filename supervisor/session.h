@@ -47,6 +47,8 @@ const char *session_create(const char *owner, const struct session_opts *o, char
  * timeout is extended (never shortened) to outlast the run's run_ms. */
 int session_lend(const char *id, const char *owner, uint32_t run_ms, int *busy, char *why, size_t whylen);
 void session_return(const char *id);
+/* egress (re)started: give it the proxy listener of every claimed session */
+void session_proxy_resend(void);
 /* Ended when its one invocation returns (a pack call without _session_id). */
 void session_mark_ephemeral(const char *id);
 int session_terminate(const char *id, const char *owner, const char *reason);

@@ -55,6 +55,8 @@ static char **spawn_env(const struct spawn_req *r, int in_userns)
 			env[k++] = (char *)v;
 	}
 	env[k++] = (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	if (r->new_netns && geteuid() == 0 && !getenv("HELMDECK_IN_USERNS"))
+		env[k++] = (char *)"HELMDECK_RUN_NETNS=1";
 	if (in_userns)
 		env[k++] = (char *)"HELMDECK_IN_USERNS=1";
 	for (int i = 0; i < SPAWN_MAX_ENV && r->extra_env[i]; i++)
@@ -100,6 +102,8 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	int flags = geteuid() == 0 ? CLONE_NEWPID : CLONE_NEWUSER | CLONE_NEWPID;
 	if (spawn_ns_flags == 0)
 		flags = 0;
+	if (r->new_netns && geteuid() == 0 && !getenv("HELMDECK_IN_USERNS"))
+		flags |= CLONE_NEWNET;
 	pid_t parent = getpid();
 	/* built before the clone: the child does only async-signal-safe work */
 	char **env = spawn_env(r, flags & CLONE_NEWUSER);
@@ -108,10 +112,12 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	if (pid < 0 && flags) {
 		log_warn("clone with a new pid namespace failed (%s); roles share the pid namespace",
 			 strerror(errno));
-		spawn_ns_flags = flags = 0;
+		/* a network namespace asked for is kept: never fall back to the host's */
+		spawn_ns_flags = 0;
+		flags &= CLONE_NEWNET;
 		free(env);
 		env = spawn_env(r, 0);
-		pid = spawn_clone(0, r->cgroup_fd, &in_cg);
+		pid = spawn_clone(flags, r->cgroup_fd, &in_cg);
 	}
 	if (pid < 0) {
 		free(env);
@@ -122,7 +128,7 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	if (pid == 0) {
 		/* child: only async-signal-safe work until exec */
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (flags == 0 && getppid() != parent)
+		if (!(flags & CLONE_NEWPID) && getppid() != parent)
 			_exit(1);
 		int hi[SPAWN_MAX_FDS];
 		for (int i = 0; i < r->nfds; i++) {
@@ -174,6 +180,7 @@ int spawn_role(const struct spawn_req *r, struct spawned *out)
 	out->pid = pid;
 	out->release_fd = rel[1];
 	out->pidns = (flags & CLONE_NEWPID) != 0;
+	out->netns = (flags & CLONE_NEWNET) != 0;
 	out->in_cgroup = in_cg;
 	return 0;
 }

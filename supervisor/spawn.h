@@ -20,12 +20,16 @@ struct spawn_req {
 	 * only ever set here, never inherited */
 	const char *extra_env[SPAWN_MAX_ENV + 1];
 	int cgroup_fd;           /* v2 group to be born into, or -1 */
+	/* born in its own network namespace (root only), so the supervisor
+	 * can set it up before the child runs */
+	int new_netns;
 };
 
 struct spawned {
 	pid_t pid;
 	int release_fd;  /* write one byte to let the child exec */
 	int pidns;       /* child got its own pid namespace */
+	int netns;       /* and its own network namespace (new_netns) */
 	int in_cgroup;   /* child was born in cgroup_fd */
 };
 

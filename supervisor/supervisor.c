@@ -86,6 +86,10 @@ int sup_send_role(enum role_id r, uint32_t type, uint32_t id, const struct buf *
 
 void sup_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid)
 {
+	if (reply_type == MSG_AGENT_OPENED) {
+		pool_agent_failed(orig_id);
+		return;
+	}
 	if (reply_type == MSG_VAULT_REPLY || reply_type == MSG_EGRESS_RESULT) {
 		secrets_reply_error(from, orig_id, reply_type, pid);
 		return;
@@ -525,6 +529,7 @@ const struct allow_entry vault_allow[] = {
 	{MSG_VAULT_REPLY, 0, secrets_vault_reply},
 	{MSG_AUDIT_APPEND, 0, secrets_role_audit},
 	{MSG_PEER_BROKEN, 0, secrets_peer_broken},
+	{MSG_AGENT_OPENED, 0, pool_agent_opened},
 };
 
 static const struct {
@@ -687,6 +692,9 @@ void sup_spawn_proc(struct proc *p)
 	p->denied = 0;
 	p->violation[0] = '\0';
 	p->ch = sup_attach(p, sv[0]);
+	/* before it runs: its network namespace may need its way out */
+	if (p->def->id == ROLE_WORKER)
+		pool_spawned(p, &s);
 	spawn_release(&s);
 	log_debug("spawned %s pid %d", p->def->name, (int)s.pid);
 }

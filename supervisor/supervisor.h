@@ -55,6 +55,7 @@ int supervisor_main(void);
 /* Routing helpers shared by the dispatch files. */
 #define FWD_CTL (-2)
 #define FWD_WORKER 1000   /* from = FWD_WORKER + worker slot */
+#define FWD_RUN (-3)      /* a queued run (orig_id = its api id) */
 struct fwd {
 	int used;
 	int to;              /* role answering */
@@ -103,6 +104,11 @@ void pool_init(void);
 void pool_fill(void);
 struct spawn_req;
 void pool_spawn_extra(struct proc *w, struct spawn_req *req);
+struct spawned;
+/* A bound worker exists but has not run: set up its namespace's forward. */
+void pool_spawned(struct proc *w, const struct spawned *s);
+int pool_agent_opened(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+void pool_agent_failed(uint32_t api_id);
 int pool_proc_bound(const struct proc *w);
 extern char pool_exec_missing[256];
 extern int pool_exec_seen;

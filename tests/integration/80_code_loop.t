@@ -165,6 +165,9 @@ like "$(jqr "$out" .output.stderr)" 'cross-device|not permitted|Read-only' "with
 out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"bash\",\"-c\",\"echo hi >/dev/tcp/127.0.0.1/${HD_PORT}\"]}")
 [ "$(jqr "$out" .output.exit_code)" != 0 ]; ok $? "a TCP connection to 127.0.0.1 (the daemon's own port) fails"
 is "$(status)" 200 "and the command just sees the error"
+like "$(jqr "$out" .output.stderr)" 'unreachable|Permission denied|not permitted' "the run's own network namespace has no route and Landlock no TCP"
+out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"perl\",\"-e\",\"socket(S, 16, 3, 0) or exit 7\"]}")
+is "$(jqr "$out" .output.exit_code)" 7 "a netlink socket is refused"
 if [ "$(uname -m)" = x86_64 ]; then
 	out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"perl\",\"-e\",\"exit(syscall(101, 0, 0, 0, 0) == -1 ? 7 : 0)\"]}")
 	is "$(jqr "$out" .output.exit_code)" 7 "ptrace(PTRACE_TRACEME) is refused"
@@ -179,7 +182,7 @@ out=$(pack cmd.run "{\"clone_path\":\"$WS\",\"command\":[\"unshare\",\"-r\",\"tr
 [ "$(jqr "$out" .output.exit_code)" != 0 ]; ok $? "a new user namespace is refused"
 sleep 0.5
 den=$(api GET "/api/v1/audit?event_type=sandbox_denied&limit=200" | jq -r '[.events[].payload.syscall] | unique | join(",")')
-like "$den" 'socket' "the TCP socket attempt is audited as sandbox_denied"
+like "$den" 'socket' "the netlink socket attempt is audited as sandbox_denied"
 if [ "$(uname -m)" = x86_64 ]; then
 	like "$den" 'ptrace' "the ptrace attempt is audited"
 	like "$den" 'mount' "the mount attempt is audited"

@@ -70,4 +70,14 @@ int egress_vault_resolve(const struct p_vault_resolve *q, uint32_t *link_id);
 /* Hand an easy handle to the multi; done comes back through egress_http_done. */
 void egress_add_easy(CURL *easy);
 
+/* The proxy for sandboxes without a network (egress_proxy.c): serve the
+ * listening socket fd (owned from now on) for one scope ("session:<id>").
+ * HTTP: CONNECT and absolute-form requests; FIXED: every connection is
+ * forwarded to fixed_host:fixed_port (ssh). Each target is vetted. */
+enum egress_proxy_mode { EGRESS_PROXY_HTTP, EGRESS_PROXY_FIXED };
+void egress_proxy_listen(int fd, enum egress_proxy_mode mode, const char *scope, const char *actor,
+			 const char *client, const char *purpose, const char *fixed_host, unsigned fixed_port);
+/* The sandbox ended: close its listener and every connection it made. */
+void egress_proxy_close(const char *scope);
+
 #endif

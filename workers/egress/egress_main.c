@@ -212,7 +212,33 @@ int egress_vault_resolve(const struct p_vault_resolve *q, uint32_t *link_id)
 	return rc;
 }
 
+static int egress_dispatch_proxy(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)id; (void)arg;
+	struct p_proxy m;
+	if (p_proxy_dec(cur, &m) < 0 || fd < 0 || !*m.scope || !*m.actor) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	egress_proxy_listen(fd, m.mode ? EGRESS_PROXY_FIXED : EGRESS_PROXY_HTTP, m.scope, m.actor, m.client,
+			    m.purpose, m.host, m.port);
+	return 0;
+}
+
+static int egress_dispatch_proxy_close(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)id; (void)fd; (void)arg;
+	struct p_proxy m;
+	if (p_proxy_dec(cur, &m) < 0)
+		return -1;
+	egress_proxy_close(m.scope);
+	return 0;
+}
+
 static const struct allow_entry egress_from_sup[] = {
+	{MSG_PROXY_LISTEN, AL_PERMIT | AL_FD, egress_dispatch_proxy},
+	{MSG_PROXY_CLOSE, AL_PERMIT, egress_dispatch_proxy_close},
 	{MSG_EGRESS_FETCH, AL_PERMIT, egress_dispatch_fetch},
 	{MSG_PEER_LINK, AL_PERMIT | AL_FD, egress_dispatch_link},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},

@@ -31,11 +31,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum egress_proxy_mode { EGRESS_PROXY_HTTP, EGRESS_PROXY_FIXED };
-void egress_proxy_listen(int fd, enum egress_proxy_mode mode, const char *scope, const char *actor,
-			 const char *client, const char *purpose, const char *fixed_host, unsigned fixed_port);
-void egress_proxy_close(const char *scope);
-
 #define PX_LISTENERS_MAX 16
 #define PX_SCOPE_CONNS_MAX 64
 /* RLIMIT_NOFILE is 512 and a relayed connection holds two: leave room for
@@ -102,14 +97,17 @@ static void conn_connect_next(struct pconn *c);
 static void conn_audit(struct pconn *c)
 {
 	const char *res = c->result ? c->result : "closed";
-	const char *outcome = !strcmp(res, "relayed") ? "ok" : !strcmp(res, "blocked") ? "blocked" : "error";
+	const char *outcome = !strcmp(res, "relayed")   ? "ok"
+			      : !strcmp(res, "blocked") ? "blocked"
+			      : !strcmp(res, "closed") || !strcmp(res, "client_gone") ? "cancelled"
+								    : "error";
 	json_t *o = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s}", "scope", c->l->scope, "host", c->t.host, "port",
 			      (int)c->t.port, "bytes_up", (json_int_t)c->up, "bytes_down", (json_int_t)c->down,
 			      "duration_ms", (json_int_t)(now_ms_mono() - c->t0), "result", res);
+	/* every field is ASCII we checked; a NULL here would be a bug of ours,
+	 * and the record still goes out without its payload */
 	char *payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (!payload)
-		fatal("json_dumps");
 	egress_audit("egress_proxy_closed", c->l->actor, c->l->client, c->l->pack, outcome, c->code, payload);
 	free(payload);
 }
@@ -317,7 +315,8 @@ static void conn_relay(struct pconn *c)
 		evbuffer_free(c->fwd);
 		c->fwd = NULL;
 	} else if (c->l->mode == EGRESS_PROXY_HTTP) {
-		bufferevent_write(cli, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		bufferevent_write(cli, ok, sizeof ok - 1);
 	}
 	/* body bytes (or an eager client's first bytes) read with the head */
 	struct evbuffer *cin = bufferevent_get_input(cli);
@@ -343,7 +342,8 @@ static void connect_event(struct bufferevent *bev, short what, void *arg)
 		conn_relay(c);
 		return;
 	}
-	c->last_err = (what & BEV_EVENT_TIMEOUT) ? ETIMEDOUT : evutil_socket_geterror(bufferevent_getfd(bev));
+	/* libevent took SO_ERROR and left it in errno */
+	c->last_err = (what & BEV_EVENT_TIMEOUT) ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
 	if (!c->last_err)
 		c->last_err = ECONNREFUSED;
 	bufferevent_free(bev);
@@ -427,9 +427,27 @@ static int is_tchar(unsigned char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-/* host[:port] or [v6][:port]; defport 0 means the port is required. The
- * host is read as egress_parse_url reads curl's: a literal in any form the
- * guard knows, else a name that must normalize. */
+/* The host as egress_parse_url reads curl's: a literal in any form the
+ * guard knows (t->addrs[0] filled), else a name that must normalize. */
+static int parse_host(const char *h, struct egress_target *t, const char **why)
+{
+	int lit = guard_host_literal(h, &t->addrs[0]);
+	if (lit < 0) {
+		*why = "the host is a malformed address";
+		return -1;
+	}
+	if (lit == 1) {
+		t->literal = 1;
+		t->naddrs = 1;
+		snprintf(t->host, sizeof t->host, "%s", h);
+	} else if (guard_host_normalize(h, t->host, sizeof t->host) < 0) {
+		*why = "the host is not a valid name";
+		return -1;
+	}
+	return 0;
+}
+
+/* host[:port] or [v6][:port]; defport 0 means the port is required. */
 static int parse_hostport(const char *s, size_t n, unsigned defport, struct egress_target *t, const char **why)
 {
 	const char *hend, *pstart = NULL;
@@ -482,19 +500,8 @@ static int parse_hostport(const char *s, size_t n, unsigned defport, struct egre
 	char h[sizeof t->host];
 	memcpy(h, s, hl);
 	h[hl] = '\0';
-	int lit = guard_host_literal(h, &t->addrs[0]);
-	if (lit < 0) {
-		*why = "the host is a malformed address";
+	if (parse_host(h, t, why) < 0)
 		return -1;
-	}
-	if (lit == 1) {
-		t->literal = 1;
-		t->naddrs = 1;
-		snprintf(t->host, sizeof t->host, "%s", h);
-	} else if (guard_host_normalize(h, t->host, sizeof t->host) < 0) {
-		*why = "the host is not a valid name";
-		return -1;
-	}
 	t->port = port;
 	return 0;
 }
@@ -771,14 +778,13 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* the listener would stay readable and spin: pause it */
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* EMFILE and the like: the listener stays readable and
+				 * would spin, so pause it */
 				log_warn("proxy %s: accept: %s; pausing for 1 s", l->scope, strerror(errno));
 				event_del(l->ev);
 				struct timeval tv = {1, 0};
 				evtimer_add(l->retry, &tv);
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				log_warn("proxy %s: accept: %s", l->scope, strerror(errno));
 			}
 			return;
 		}
@@ -796,8 +802,10 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void listener_free(struct plisten *l)
 {
-	while (l->conns)
-		conn_end(l->conns);
+	for (struct pconn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		conn_end(c);
+	}
 	event_free(l->ev);
 	event_free(l->retry);
 	close(l->fd);
@@ -836,16 +844,15 @@ void egress_proxy_listen(int fd, enum egress_proxy_mode mode, const char *scope,
 	snprintf(l->pack, sizeof l->pack, "proxy:%s", purpose && *purpose ? purpose : "sandbox");
 	if (mode == EGRESS_PROXY_FIXED) {
 		const char *why;
-		char hp[300];
-		int n = snprintf(hp, sizeof hp, "%s", fixed_host ? fixed_host : "");
-		if (n <= 0 || (size_t)n >= sizeof hp || fixed_port == 0 || fixed_port > 65535 ||
-		    parse_hostport(hp, (size_t)n, fixed_port, &l->fixed, &why) < 0 || strchr(hp, ':') != memchr(hp, '[', 1)) {
+		if (!fixed_host || !*fixed_host || strlen(fixed_host) >= sizeof l->fixed.host || fixed_port == 0 ||
+		    fixed_port > 65535 || parse_host(fixed_host, &l->fixed, &why) < 0) {
 			log_warn("proxy %s: fixed target %s port %u is not usable; refused", scope,
 				 fixed_host ? fixed_host : "(none)", fixed_port);
 			free(l);
 			close(fd);
 			return;
 		}
+		l->fixed.port = fixed_port;
 		snprintf(l->fixed.scheme, sizeof l->fixed.scheme, "tcp");
 		snprintf(l->fixed.path, sizeof l->fixed.path, "/");
 	}

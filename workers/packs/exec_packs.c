@@ -296,6 +296,12 @@ static void pk_job_init(struct pk_job *j, struct pack_ctx *ctx, uint32_t pack_ti
 	j->deadline = now_ms_mono() + pack_timeout_ms - PK_MARGIN_MS;
 	j->fsize = writes ? pk_ws_room(ctx) : 0;
 	pk_env_base(&j->env);
+	/* ssh remotes: ssh through the run's forward, signing with the vault's
+	 * agent, checking the host key the credential pins */
+	if (ctx->git_ssh_command) {
+		pk_env_set(&j->env, "GIT_SSH_COMMAND", ctx->git_ssh_command);
+		pk_env_set(&j->env, "SSH_AUTH_SOCK", "/run/helmdeck/agent.sock");
+	}
 	/* git never takes a repository above the workspace for this one */
 	const char *slash = strrchr(ctx->ws_path, '/');
 	if (slash) {

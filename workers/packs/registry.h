@@ -23,6 +23,9 @@ struct pack_ctx {
 	uint64_t ws_max_bytes;      /* size cap of one workspace */
 	const char *remote_url;     /* git url of the mounted remote, or NULL */
 	const char *remote_display; /* the remote as the caller named it */
+	/* ssh remotes: GIT_SSH_COMMAND (the agent and pinned host key are
+	 * under /run/helmdeck); NULL otherwise */
+	const char *git_ssh_command;
 	/* Browser packs: the session's CDP channel, a stream socket carrying
 	 * chromium's --remote-debugging-pipe protocol (JSON messages, each
 	 * ended by a NUL byte), for the length of this invocation; -1 otherwise.

@@ -19,6 +19,7 @@
 #include "supervisor/confine.h"
 #include "supervisor/config.h"
 #include "supervisor/sandbox_root.h"
+#include "supervisor/netns_proxy.h"
 #include "supervisor/session.h"
 #include "workers/role.h"
 
@@ -36,8 +37,12 @@ int browser_main(void)
 {
 	role_init("browser");
 	const char *shm = getenv("HELMDECK_RUN_SHM");
-	const char *direct = getenv("HELMDECK_RUN_NET_DIRECT");
-	int net_direct = direct && !strcmp(direct, "1");
+	const char *net = getenv("HELMDECK_RUN_NET");
+	int net_direct = net && !strcmp(net, "direct");
+	int net_proxy = net && !strcmp(net, "proxy");
+	/* born in a namespace of its own, with the proxy listener in it: a new
+	 * one now would leave that behind */
+	int own_netns = netns_is_own();
 	unsigned long shm_bytes = shm ? strtoul(shm, NULL, 10) : 64ul << 20;
 	if (shm_bytes < (16ul << 20))
 		shm_bytes = 16ul << 20;
@@ -49,16 +54,18 @@ int browser_main(void)
 	static const char *const extra_direct[] = {"/etc/fonts", "/etc/chromium", "/etc/chromium.d",
 						   "/etc/resolv.conf", "/etc/hosts", NULL};
 	struct confine_spec s = {
-		.unshare_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (net_direct ? 0 : CLONE_NEWNET),
+		.unshare_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (net_direct || own_netns ? 0 : CLONE_NEWNET),
 		.rlimits = {{RLIMIT_CORE, 0}},
 		.nrlimits = 1,
 	};
 	role_spec_ids(&s, BROWSER_UID_OFFSET);
 	struct sandbox_root root = {
-		.mnt = empty, .ws_fd = BROWSER_FD_PROFILE, .remote_fd = -1,
+		.mnt = empty, .ws_fd = BROWSER_FD_PROFILE, .remote_fd = -1, .agent_fd = -1,
 		.uid = geteuid() == 0 ? s.uid : geteuid(), .gid = geteuid() == 0 ? s.gid : getegid(),
 		.tmp_bytes = 256ul << 20, .extra_ro = net_direct ? extra_direct : extra,
 		.shm_bytes = shm_bytes, .allow_tcp = net_direct, .proc_writable = 1,
+		/* the proxy is the one TCP port it may dial */
+		.tcp_connect_port = net_proxy && own_netns ? NETNS_PROXY_PORT : 0,
 	};
 	s.root = &root;
 	confine_apply(&s);
@@ -66,14 +73,21 @@ int browser_main(void)
 	 * log pipe becomes stderr */
 	if (dup2(BROWSER_FD_LOG, 2) < 0 || dup2(BROWSER_FD_CDP, 4) < 0)
 		fatalx("dup2");
-	char *const argv[] = {
+	char *argv[] = {
 		(char *)"chromium", (char *)"--headless=new", (char *)"--remote-debugging-pipe",
 		(char *)"--user-data-dir=" SANDBOX_WS, (char *)"--no-first-run", (char *)"--no-default-browser-check",
 		(char *)"--disable-background-networking", (char *)"--disable-component-update", (char *)"--disable-sync",
 		(char *)"--disable-gpu", (char *)"--disable-breakpad", (char *)"--disable-crash-reporter",
 		(char *)"--mute-audio", (char *)"--password-store=basic", (char *)"--use-mock-keychain",
-		(char *)"--disable-quic", (char *)"about:blank", NULL,
+		(char *)"--disable-quic", (char *)"about:blank", NULL, NULL, NULL,
 	};
+	if (net_proxy && own_netns) {
+		/* everything, loopback included, through egress: chromium's own
+		 * bypass of localhost would otherwise reach its empty namespace */
+		argv[sizeof argv / sizeof argv[0] - 4] = (char *)"--proxy-server=http://127.0.0.1:3128";
+		argv[sizeof argv / sizeof argv[0] - 3] = (char *)"--proxy-bypass-list=<-loopback>";
+		argv[sizeof argv / sizeof argv[0] - 2] = (char *)"about:blank";
+	}
 	char *const envp[] = {(char *)"HOME=" SANDBOX_WS, (char *)"PATH=/usr/bin:/bin", (char *)"LANG=C.UTF-8",
 			      (char *)"TMPDIR=/tmp", NULL};
 	execve(BROWSER_CHROMIUM, argv, envp);

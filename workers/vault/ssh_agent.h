@@ -30,9 +30,8 @@ const uint8_t *agent_key_blob(const struct agent_key *k, size_t *len);
 char *agent_key_public_line(const struct agent_key *k, const char *comment);
 /* "SHA256:<base64 without padding>" of the blob, as ssh-keygen -lf (malloc'd). */
 char *agent_key_fingerprint(const struct agent_key *k);
-/* Answer one request body (type byte + contents, no length prefix) into *out
- * (malloc'd). 0, or -1 on a malformed request (drop the connection);
- * *signed_out = 1 iff a signature was produced. */
+/* Answer one request body (no length prefix) into *out (malloc'd): 0, or -1 when
+ * malformed (drop the connection); *signed_out = 1 iff a signature was made. */
 int agent_handle(const struct agent_key *k, const char *comment, const uint8_t *req, size_t len,
 		 uint8_t **out, size_t *outlen, int *signed_out);
 

@@ -27,5 +27,15 @@ void vault_master_wipe(void);
 void vault_creds_init(struct credstore *cs, const char *locked_reason);
 int vault_dispatch_req(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
 int vault_dispatch_link(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+struct credstore *vault_creds_store(void);      /* NULL while locked */
+const char *vault_creds_locked(void);           /* why it is locked */
+/* An audit record from the vault (payload stolen, may be NULL). */
+struct json_t;
+void vault_audit(const char *event, const char *actor, const char *client, const char *outcome,
+		 const char *code, struct json_t *payload);
+
+/* vault_agent.c: the ssh-agent oracle for git runs */
+int vault_dispatch_agent_open(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+int vault_dispatch_agent_close(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
 
 #endif

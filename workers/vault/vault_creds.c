@@ -40,8 +40,11 @@ void vault_creds_init(struct credstore *cs, const char *locked_reason)
 	madvise(scratch, SCRATCH_LEN, MADV_DONTDUMP);
 }
 
-static void vault_audit(const char *event, const char *actor, const char *client, const char *outcome,
-			const char *code, json_t *payload)
+struct credstore *vault_creds_store(void) { return creds; }
+const char *vault_creds_locked(void) { return creds_locked; }
+
+void vault_audit(const char *event, const char *actor, const char *client, const char *outcome,
+		 const char *code, json_t *payload)
 {
 	char *p = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	json_decref(payload);

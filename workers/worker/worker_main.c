@@ -19,6 +19,7 @@
 #include "workers/packs/registry.h"
 #include "supervisor/landlock.h"
 #include "supervisor/sandbox_root.h"
+#include "supervisor/netns_proxy.h"
 #include "supervisor/spawn.h"
 #include "workers/role.h"
 
@@ -31,8 +32,8 @@
 
 static char worker_cls[32];
 /* exec class: this worker was spawned for one run, with its directories */
-static struct sandbox_root worker_root = {.ws_fd = -1, .remote_fd = -1};
-static const char *worker_ws_id, *worker_remote;
+static struct sandbox_root worker_root = {.ws_fd = -1, .remote_fd = -1, .agent_fd = -1};
+static const char *worker_ws_id, *worker_remote, *worker_ssh_url;
 
 static int worker_is(const char *cls) { return !strcmp(worker_cls, cls); }
 
@@ -106,6 +107,10 @@ static void worker_run(uint32_t id, struct cursor *cur, int fd)
 		ctx.ws_path = worker_root.ws_fd >= 0 ? SANDBOX_WS : NULL;
 		ctx.ws_id = worker_ws_id;
 		ctx.remote_url = worker_root.remote_fd >= 0 ? "file://" SANDBOX_REMOTE : NULL;
+		if (worker_root.agent_fd >= 0) {
+			ctx.remote_url = worker_ssh_url;
+			ctx.git_ssh_command = getenv("HELMDECK_RUN_SSH_COMMAND");
+		}
 		ctx.remote_display = worker_remote;
 	} else {
 		ctx.artifacts_fd = fd;
@@ -283,7 +288,9 @@ int worker_main(void)
 	snprintf(empty, sizeof empty, "%s/empty", cfg.state_dir);
 	struct confine_spec s = {
 		.chroot_dir = empty,
-		.unshare_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+		/* an exec worker may be born in its own network namespace with
+		 * its egress forward in it: then it keeps that one */
+		.unshare_flags = CLONE_NEWNS | (netns_is_own() ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS,
 		.rlimits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, 64}, {RLIMIT_CPU, 600}},
 		.nrlimits = 3,
 		.policy = NULL,
@@ -293,9 +300,15 @@ int worker_main(void)
 		/* the supervisor placed the workspace at fd 4 and the remote at 5 */
 		worker_ws_id = getenv("HELMDECK_RUN_WS_ID");
 		worker_remote = getenv("HELMDECK_RUN_REMOTE");
+		/* an ssh remote: no /remote, but the run's agent directory at 5
+		 * and the forward to its sshd on 127.0.0.1:2222 */
+		worker_ssh_url = getenv("HELMDECK_RUN_SSH_URL");
+		int ssh = worker_ws_id && worker_ssh_url && netns_is_own();
 		worker_root = (struct sandbox_root){
 			.mnt = empty, .ws_fd = worker_ws_id ? SPAWN_FD_EXTRA : -1,
-			.remote_fd = worker_ws_id && worker_remote ? SPAWN_FD_EXTRA + 1 : -1,
+			.remote_fd = worker_ws_id && worker_remote && !ssh ? SPAWN_FD_EXTRA + 1 : -1,
+			.agent_fd = ssh ? SPAWN_FD_EXTRA + 1 : -1,
+			.tcp_connect_port = ssh ? NETNS_SSH_PORT : 0,
 			.remote_rw = worker_remote && getenv("HELMDECK_RUN_REMOTE_RW") &&
 				     !strcmp(getenv("HELMDECK_RUN_REMOTE_RW"), "1"),
 			.uid = geteuid() == 0 ? s.uid : geteuid(), .gid = geteuid() == 0 ? s.gid : getegid(),

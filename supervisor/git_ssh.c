@@ -1,0 +1,209 @@
+/*
+ * ssh remotes for git runs: which URLs are ssh, what the sandbox dials
+ * instead (its own 127.0.0.1:2222, forwarded by egress to the vetted
+ * sshd), how ssh is told to use the vault's agent and the credential's
+ * pinned host key, and the per-run directory that holds the agent socket.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "git_ssh.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/config.h"
+#include "supervisor/netns_proxy.h"
+#include "supervisor/workspace.h"
+#include "workers/egress/guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int git_ssh_token_ok(const char *s, size_t n, const char *extra)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      strchr(extra, s[i])))
+			return 0;
+	return 1;
+}
+
+int git_ssh_parse(const char *url, struct git_ssh *g, char *why, size_t wlen)
+{
+	memset(g, 0, sizeof *g);
+	g->port = 22;
+	const char *rest, *path;
+	char hostport[300];
+	if (!strncmp(url, "ssh://", 6) || !strncmp(url, "git+ssh://", 10)) {
+		rest = strstr(url, "://") + 3;
+		path = strchr(rest, '/');
+		if (!path) {
+			snprintf(why, wlen, "ssh URL without a path");
+			return -1;
+		}
+		snprintf(hostport, sizeof hostport, "%.*s", (int)(path - rest), rest);
+	} else {
+		/* scp-like user@host:path: a ':' before any '/', and no "://" */
+		const char *colon = strchr(url, ':');
+		const char *slash = strchr(url, '/');
+		if (!colon || strstr(url, "://") || (slash && slash < colon) || url[0] == '/')
+			return 0;
+		snprintf(hostport, sizeof hostport, "%.*s", (int)(colon - url), url);
+		path = colon + 1;
+		if (strchr(hostport, '[')) {
+			snprintf(why, wlen, "scp-like remotes cannot name an IPv6 address; use ssh://");
+			return -1;
+		}
+	}
+	char *at = strrchr(hostport, '@');
+	const char *hp = hostport;
+	if (at) {
+		*at = '\0';
+		if (!git_ssh_token_ok(hostport, strlen(hostport), "._-") || strlen(hostport) >= sizeof g->user) {
+			snprintf(why, wlen, "ssh user must be letters, digits, '.', '_' or '-'");
+			return -1;
+		}
+		snprintf(g->user, sizeof g->user, "%s", hostport);
+		hp = at + 1;
+	} else {
+		snprintf(g->user, sizeof g->user, "git");
+	}
+	char host[260];
+	snprintf(host, sizeof host, "%s", hp);
+	char *pc = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+	if (pc) {
+		char *port = pc + (host[0] == '[' ? 2 : 1);
+		char *end;
+		unsigned long p = strtoul(port, &end, 10);
+		if (*end || p == 0 || p > 65535) {
+			snprintf(why, wlen, "ssh port %.20s is out of range", port);
+			return -1;
+		}
+		g->port = (unsigned)p;
+		*(host[0] == '[' ? pc + 1 : pc) = '\0';
+	}
+	if (host[0] == '[') {
+		size_t hl = strlen(host);
+		if (hl < 3 || host[hl - 1] != ']') {
+			snprintf(why, wlen, "malformed IPv6 host");
+			return -1;
+		}
+	}
+	struct sockaddr_storage ss;
+	int lit = guard_host_literal(host, &ss);
+	if (lit < 0 || (lit == 0 && guard_host_normalize(host, g->host, sizeof g->host) < 0)) {
+		snprintf(why, wlen, "ssh host %.100s is not a valid name or address", host);
+		return -1;
+	}
+	if (lit == 1)
+		snprintf(g->host, sizeof g->host, "%s", host);
+	size_t pl = strlen(path);
+	if (pl == 0 || pl >= sizeof g->path || !git_ssh_token_ok(path, pl, "/._-~+@")) {
+		snprintf(why, wlen, "ssh repository path must be 1..1023 of letters, digits and / . _ - ~ + @");
+		return -1;
+	}
+	snprintf(g->path, sizeof g->path, "%s", path);
+	/* the name known_hosts files use for this server */
+	if (g->port == 22)
+		snprintf(g->alias, sizeof g->alias, "%s", g->host);
+	else
+		snprintf(g->alias, sizeof g->alias, "[%s]:%u", g->host, g->port);
+	return 1;
+}
+
+void git_ssh_forward_url(const struct git_ssh *g, char *out, size_t n)
+{
+	/* scp-like, so a relative path stays relative to the account's home;
+	 * the port is in GIT_SSH_COMMAND */
+	snprintf(out, n, "%s@127.0.0.1:%s", g->user, g->path);
+}
+
+void git_ssh_command(const struct git_ssh *g, char *out, size_t n)
+{
+	snprintf(out, n,
+		 "ssh -F /dev/null -p %d -o BatchMode=yes -o StrictHostKeyChecking=yes -o CheckHostIP=no "
+		 "-o UserKnownHostsFile=" SANDBOX_AGENT_DIR "/known_hosts -o GlobalKnownHostsFile=/dev/null "
+		 "-o HostKeyAlias=%s -o UpdateHostKeys=no -o PreferredAuthentications=publickey "
+		 "-o IdentityAgent=" SANDBOX_AGENT_DIR "/agent.sock -o ControlMaster=no",
+		 NETNS_SSH_PORT, g->alias);
+}
+
+static int agents_root(void)
+{
+	char p[1200];
+	snprintf(p, sizeof p, "%s/agents", cfg.state_dir);
+	if (mkdir(p, 0711) < 0 && errno != EEXIST)
+		return -1;
+	return open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int git_ssh_agent_dir(const char *name, uid_t uid, int *dir_fd, int *listen_fd)
+{
+	*dir_fd = *listen_fd = -1;
+	int root = agents_root();
+	if (root < 0)
+		return -1;
+	/* only the run's uid may enter: on the host nobody else reaches the agent */
+	int rc = mkdirat(root, name, 0700);
+	int d = rc == 0 ? openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	close(root);
+	if (d < 0)
+		return -1;
+	int privileged = geteuid() == 0 && !getenv("HELMDECK_IN_USERNS");
+	if (privileged && fchown(d, uid, uid) < 0)
+		goto fail;
+	char path[1300];
+	snprintf(path, sizeof path, "%s/agents/%s/agent.sock", cfg.state_dir, name);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		goto fail;
+	if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 8) < 0 ||
+	    (privileged && fchownat(d, "agent.sock", uid, uid, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    fchmodat(d, "agent.sock", 0600, 0) < 0) {
+		close(s);
+		goto fail;
+	}
+	*dir_fd = d;
+	*listen_fd = s;
+	return 0;
+fail:;
+	int e = errno;
+	close(d);
+	git_ssh_agent_dir_remove(name);
+	errno = e;
+	return -1;
+}
+
+int git_ssh_write_known_hosts(int dir_fd, const char *text)
+{
+	int fd = openat(dir_fd, "known_hosts", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(text);
+	int rc = write(fd, text, n) == (ssize_t)n && (n == 0 || text[n - 1] == '\n' || write(fd, "\n", 1) == 1) ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+void git_ssh_agent_dir_remove(const char *name)
+{
+	int root = agents_root();
+	if (root < 0)
+		return;
+	ws_rm_tree(root, name);
+	close(root);
+}
