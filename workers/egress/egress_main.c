@@ -312,7 +312,7 @@ int egress_main(void)
 	if (!eg.allow)
 		fatal("HELMDECK_EGRESS_ALLOWLIST: %s", err);
 	char ports[256];
-	snprintf(ports, sizeof ports, "%s", env_default("HELMDECK_EGRESS_PORTS", "80,443"));
+	snprintf(ports, sizeof ports, "%s", env_default("HELMDECK_EGRESS_PORTS", "22,80,443"));
 	char *save = NULL;
 	for (char *t = strtok_r(ports, ", ", &save); t && eg.nports < 32; t = strtok_r(NULL, ", ", &save)) {
 		char *end;
