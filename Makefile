@@ -42,7 +42,7 @@ CLI_SRC    := cli/helmdeck.c workers/store/auditdb.c
 
 # the vault's credential store and the egress role (ADR 016, 017)
 ROLE_SRC   += workers/vault/credstore.c workers/vault/vault_master.c workers/vault/vault_creds.c \
-	workers/vault/vault_agent.c workers/vault/ssh_agent.c \
+	workers/vault/vault_agent.c workers/vault/ssh_agent.c workers/vault/vault_inject.c \
 	workers/api/vault_rest.c workers/packs/http_packs.c \
 	workers/egress/egress_main.c workers/egress/egress_http.c workers/egress/egress_resolve.c workers/egress/egress_proxy.c \
 	workers/egress/guard.c workers/egress/scrub.c workers/egress/placeholder.c

@@ -43,6 +43,10 @@ static const struct {
 	[MSG_AGENT_OPEN] = {"AGENT_OPEN", 1},
 	[MSG_AGENT_OPENED] = {"AGENT_OPENED", 0},
 	[MSG_AGENT_CLOSE] = {"AGENT_CLOSE", 0},
+	[MSG_BROWSER_INJECT] = {"BROWSER_INJECT", 0},
+	[MSG_VAULT_INJECT] = {"VAULT_INJECT", 1},
+	[MSG_VAULT_INJECTED] = {"VAULT_INJECTED", 0},
+	[MSG_BROWSER_INJECTED] = {"BROWSER_INJECTED", 0},
 };
 
 const char *msg_name(uint32_t type)

@@ -85,6 +85,14 @@ enum msg_type {
 	MSG_AGENT_OPEN,
 	MSG_AGENT_OPENED,
 	MSG_AGENT_CLOSE,
+	/* browser worker -> sup: put the caller's cookies (before a navigation)
+	 * or a login (into a page) into its session (p_vault_req, the worker's
+	 * caller fields ignored); sup -> vault as VAULT_INJECT with the
+	 * session's CDP socket; vault -> sup -> worker: the p_blob answer */
+	MSG_BROWSER_INJECT,
+	MSG_VAULT_INJECT,
+	MSG_VAULT_INJECTED,
+	MSG_BROWSER_INJECTED,
 	MSG_TYPE_COUNT
 };
 

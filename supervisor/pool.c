@@ -439,12 +439,23 @@ static int worker_egress(struct chan *c, uint32_t id, struct cursor *cur, int fd
 	return secrets_worker_request(arg, id, cur);
 }
 
-/* Only a pack that declares it goes out may ask egress, for its own run. */
-int pool_run_caller(const struct proc *w, const char **actor, const char **client, const char **pack,
-		    uint32_t *timeout_ms)
+static int worker_inject(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd;
+	return secrets_worker_inject(arg, id, cur);
+}
+
+int pool_run_cdp(const struct proc *w)
+{
+	return w->run && !w->run->answered ? w->run->cdp_fd : -1;
+}
+
+/* Who w's run is for. */
+int pool_run_caller_any(const struct proc *w, const char **actor, const char **client, const char **pack,
+			uint32_t *timeout_ms)
 {
 	const struct run *r = w->run;
-	if (!r || r->answered || !r->def || !r->def->egress)
+	if (!r || r->answered || !r->def)
 		return -1;
 	*actor = r->actor;
 	*client = r->client;
@@ -452,6 +463,15 @@ int pool_run_caller(const struct proc *w, const char **actor, const char **clien
 	uint64_t spent = (now_us_mono() - r->start_us) / 1000;
 	*timeout_ms = spent + 200 < r->timeout_ms ? r->timeout_ms - (uint32_t)spent - 200 : 100;
 	return 0;
+}
+
+/* Only a pack that declares it goes out may ask egress, for its own run. */
+int pool_run_caller(const struct proc *w, const char **actor, const char **client, const char **pack,
+		    uint32_t *timeout_ms)
+{
+	if (!w->run || !w->run->def || !w->run->def->egress)
+		return -1;
+	return pool_run_caller_any(w, actor, client, pack, timeout_ms);
 }
 
 /* The vault opened (or refused) the agent a queued ssh run waits for. */
@@ -534,6 +554,7 @@ const struct allow_entry worker_allow[] = {
 	{MSG_SECCOMP_LISTENER, AL_PERMIT | AL_FD | AL_ONCE, worker_listener},
 	{MSG_PACK_RESULT, AL_ONCE, worker_result},
 	{MSG_EGRESS_REQ, 0, worker_egress},
+	{MSG_BROWSER_INJECT, 0, worker_inject},
 };
 const size_t worker_allow_n = sizeof worker_allow / sizeof worker_allow[0];
 
@@ -564,6 +585,8 @@ static void pool_start(struct proc *w, struct run *r)
 	chan_permit(w->ch, MSG_PACK_RESULT, 1);
 	if (r->def && r->def->egress)
 		chan_permit(w->ch, MSG_EGRESS_REQ, 1);
+	if (r->cdp_fd >= 0)
+		chan_permit(w->ch, MSG_BROWSER_INJECT, 1);
 	/* a bound worker got its directories at spawn; a browser worker gets
 	 * the artifact store first and the session's CDP socket with the run */
 	int fd = pool_class_bound(w->cls) || !strcmp(w->cls, "net") ? -1 : r->dir_fd;

@@ -28,12 +28,14 @@ static const struct role_route vault_routes[] = {
 	{MSG_AUDIT_APPEND, ROLE_STORE},
 	{MSG_PEER_BROKEN, -1},
 	{MSG_AGENT_OPENED, -1},
+	{MSG_VAULT_INJECTED, ROLE_WORKER},
 };
 static const struct role_route worker_routes[] = {
 	{MSG_READY, -1},
 	{MSG_SECCOMP_LISTENER, -1},
 	{MSG_PACK_RESULT, ROLE_API},
 	{MSG_EGRESS_REQ, ROLE_EGRESS},
+	{MSG_BROWSER_INJECT, ROLE_VAULT},
 };
 static const struct role_route egress_routes[] = {
 	{MSG_READY, -1},

@@ -181,6 +181,19 @@ static void secrets_send_result(struct proc *w, uint32_t wid, const struct p_egr
 
 void secrets_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid)
 {
+	if (reply_type == MSG_VAULT_INJECTED) {
+		struct proc *w = secrets_worker(from, pid);
+		if (!w)
+			return;
+		const char *e = "{\"error\":\"internal\",\"message\":\"the vault is not available; try again\"}";
+		struct p_blob r = {503, (const uint8_t *)e, strlen(e)};
+		struct buf b;
+		buf_init(&b);
+		p_blob_enc(&b, &r);
+		chan_send(w->ch, MSG_BROWSER_INJECTED, orig_id, &b, -1);
+		buf_free(&b);
+		return;
+	}
 	if (reply_type == MSG_VAULT_REPLY) {
 		secrets_blob_reply(from, orig_id, 503, "internal", "the vault is not available; try again");
 		return;
@@ -208,6 +221,54 @@ int secrets_worker_request(struct proc *w, uint32_t id, struct cursor *cur)
 	buf_init(&b);
 	p_egress_fetch_enc(&b, &f);
 	sup_forward_pid(ROLE_EGRESS, FWD_WORKER + w->slot, id, MSG_EGRESS_FETCH, MSG_EGRESS_RESULT, &b, w->pid);
+	buf_free(&b);
+	return 0;
+}
+
+/* A browser worker asks the vault to put the caller's cookies or login
+ * into the session it drives: the vault gets the session's CDP socket for
+ * that one call, and the caller is the run's, never the worker's word. */
+int secrets_worker_inject(struct proc *w, uint32_t id, struct cursor *cur)
+{
+	struct p_vault_req m;
+	if (p_vault_req_dec(cur, &m) < 0 || !w->run || (strcmp(m.op, "cookies") && strcmp(m.op, "login")))
+		return -1;
+	int cdp = pool_run_cdp(w);
+	const char *actor, *client, *pack;
+	uint32_t t;
+	if (cdp < 0 || pool_run_caller_any(w, &actor, &client, &pack, &t) < 0)
+		return -1;
+	struct p_vault_req q = {m.op, actor, client, "", m.arg, m.body, m.body_len};
+	struct buf b;
+	buf_init(&b);
+	p_vault_req_enc(&b, &q);
+	struct proc *v = &sup.roles[ROLE_VAULT];
+	uint32_t fid = v->ready ? fwd_add_pid(ROLE_VAULT, FWD_WORKER + w->slot, id, MSG_VAULT_INJECTED, w->pid) : 0;
+	if (!fid || chan_send(v->ch, MSG_VAULT_INJECT, fid, &b, cdp) < 0) {
+		if (fid)
+			fwd_take(ROLE_VAULT, fid, MSG_VAULT_INJECTED);
+		secrets_reply_error(FWD_WORKER + w->slot, id, MSG_VAULT_INJECTED, w->pid);
+	}
+	buf_free(&b);
+	return 0;
+}
+
+int secrets_vault_injected(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+{
+	(void)c; (void)fd; (void)arg;
+	struct cursor copy = *cur;
+	struct p_blob r;
+	if (p_blob_dec(cur, &r) < 0)
+		return -1;
+	struct fwd *f = fwd_take(ROLE_VAULT, id, MSG_VAULT_INJECTED);
+	if (!f)
+		return -1;
+	struct proc *w = secrets_worker(f->from, f->pid);
+	if (!w)
+		return 0;
+	struct buf b;
+	buf_from_cursor(&b, &copy);
+	chan_send(w->ch, MSG_BROWSER_INJECTED, f->orig_id, &b, -1);
 	buf_free(&b);
 	return 0;
 }

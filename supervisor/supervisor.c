@@ -90,7 +90,7 @@ void sup_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid)
 		pool_agent_failed(orig_id);
 		return;
 	}
-	if (reply_type == MSG_VAULT_REPLY || reply_type == MSG_EGRESS_RESULT) {
+	if (reply_type == MSG_VAULT_REPLY || reply_type == MSG_EGRESS_RESULT || reply_type == MSG_VAULT_INJECTED) {
 		secrets_reply_error(from, orig_id, reply_type, pid);
 		return;
 	}
@@ -530,6 +530,7 @@ const struct allow_entry vault_allow[] = {
 	{MSG_AUDIT_APPEND, 0, secrets_role_audit},
 	{MSG_PEER_BROKEN, 0, secrets_peer_broken},
 	{MSG_AGENT_OPENED, 0, pool_agent_opened},
+	{MSG_VAULT_INJECTED, 0, secrets_vault_injected},
 };
 
 static const struct {

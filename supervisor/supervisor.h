@@ -89,6 +89,10 @@ void secrets_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t 
 void secrets_role_ready(struct proc *p);
 void sup_role_ready(struct proc *p);
 int secrets_worker_request(struct proc *w, uint32_t id, struct cursor *cur);
+int secrets_worker_inject(struct proc *w, uint32_t id, struct cursor *cur);
+int secrets_vault_injected(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
+/* pool.c: the CDP socket lent to w's run, or -1 */
+int pool_run_cdp(const struct proc *w);
 int secrets_ctl_request(uint32_t ctl_id, const struct buf *b);
 void sup_kill_proc(struct proc *p, const char *why);
 void sup_spawn_proc(struct proc *p);
@@ -112,6 +116,8 @@ void pool_agent_failed(uint32_t api_id);
 int pool_proc_bound(const struct proc *w);
 extern char pool_exec_missing[256];
 extern int pool_exec_seen;
+int pool_run_caller_any(const struct proc *w, const char **actor, const char **client, const char **pack,
+			uint32_t *timeout_ms);
 int pool_run_caller(const struct proc *w, const char **actor, const char **client, const char **pack,
 		    uint32_t *timeout_ms);
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur);

@@ -201,6 +201,16 @@ static int br_navigate(struct br_page *p, const char *url, uint64_t load_deadlin
 {
 	load_deadline = br_min(load_deadline, p->deadline);
 	uint64_t start = now_ms_mono();
+	/* the caller's cookies for that site go in first, put there by the
+	 * vault itself: this worker never holds them */
+	if (p->ctx->inject) {
+		json_t *args = json_pack("{s:s}", "url", url), *resp = NULL;
+		int rc = p->ctx->inject(p->ctx, "cookies", NULL, args, &resp);
+		json_decref(args);
+		json_decref(resp);
+		if (rc < 0)
+			return -1;
+	}
 	cdp_discard(p->c, "Page.loadEventFired");
 	json_t *r = NULL;
 	int rc = cdp_call(p->c, p->session, "Page.navigate", json_pack("{s:s}", "url", url), load_deadline, &r);
@@ -808,8 +818,12 @@ static int br_action_check(const json_t *a, char *why, size_t whylen)
 		snprintf(why, whylen, "execute needs a script");
 		return -1;
 	}
+	if (!strcmp(act, "fill_login") && !br_s(a, "password_selector")) {
+		snprintf(why, whylen, "fill_login needs a password_selector (selector: the username field, optional)");
+		return -1;
+	}
 	static const char *const known[] = {"navigate", "click", "type", "press", "wait_for", "wait", "scroll",
-					    "screenshot", "assert_text", "extract", "execute", "focus"};
+					    "screenshot", "assert_text", "extract", "execute", "focus", "fill_login"};
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (!strcmp(act, known[i]))
 			return 0;
@@ -1052,9 +1066,34 @@ static int br_do_navigate(struct br_run *r, const json_t *a)
 	return 0;
 }
 
+/* The vault types the caller's login for this page's host into the fields
+ * and, with submit_selector, submits; we learn which credential it used. */
+static int br_do_fill_login(struct br_run *r, const json_t *a)
+{
+	struct pack_ctx *ctx = r->p->ctx;
+	if (!ctx->inject) {
+		pack_fail(ctx, "internal", "this worker has no channel to the vault");
+		return -1;
+	}
+	json_t *args = json_pack("{s:s}", "password_selector", br_s(a, "password_selector"));
+	if (br_s(a, "selector"))
+		json_object_set_new(args, "username_selector", json_string(br_s(a, "selector")));
+	if (br_s(a, "submit_selector"))
+		json_object_set_new(args, "submit_selector", json_string(br_s(a, "submit_selector")));
+	json_t *resp = NULL;
+	int rc = ctx->inject(ctx, "login", r->p->session, args, &resp);
+	json_decref(args);
+	if (rc < 0)
+		return -1;
+	json_object_set_new(r->step, "result", resp);
+	return 0;
+}
+
 static int br_action_run(struct br_run *r, const json_t *a)
 {
 	const char *act = r->action;
+	if (!strcmp(act, "fill_login"))
+		return br_do_fill_login(r, a);
 	if (!strcmp(act, "navigate"))
 		return br_do_navigate(r, a);
 	if (!strcmp(act, "click"))
@@ -1245,7 +1284,7 @@ const struct pack_def browser_packs[] = {
 	{
 		.name = "browser.interact", .version = 1, .cls = "browser",
 		.description = "Drive a headless browser through a list of actions (navigate, click, type, press, wait_for, "
-			       "wait, scroll, screenshot, assert_text, extract, execute, focus) and return each step, the "
+			       "wait, scroll, screenshot, assert_text, extract, execute, focus, fill_login) and return each step, the "
 			       "screenshots, extractions and assertions; a failing step stops the run with a typed error "
 			       "naming the step.",
 		.input_schema = "{\"type\":\"object\",\"required\":[\"actions\"],\"additionalProperties\":false,\"properties\":{"
@@ -1253,7 +1292,12 @@ const struct pack_def browser_packs[] = {
 				"\"actions\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":100,\"items\":{\"type\":\"object\","
 				"\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
 				"\"action\":{\"enum\":[\"navigate\",\"click\",\"type\",\"press\",\"wait_for\",\"wait\",\"scroll\","
-				"\"screenshot\",\"assert_text\",\"extract\",\"execute\",\"focus\"]},"
+				"\"screenshot\",\"assert_text\",\"extract\",\"execute\",\"focus\",\"fill_login\"]},"
+				"\"password_selector\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1024,\"description\":\"fill_login: "
+				"the password field; the vault types the caller's login credential for this page's host (selector: the "
+				"username field) and the secret never reaches the caller\"},"
+				"\"submit_selector\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1024,\"description\":\"fill_login: "
+				"clicked after filling\"},"
 				"\"selector\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1024,\"description\":\"CSS selector; "
 				"waited for up to timeout_ms\"},"
 				"\"text\":{\"type\":\"string\",\"maxLength\":65536,\"description\":\"type: text to insert; assert_text: "
@@ -1278,7 +1322,8 @@ const struct pack_def browser_packs[] = {
 				 "\"index\":{\"type\":\"integer\",\"minimum\":0},\"action\":{\"type\":\"string\"},\"ok\":{\"type\":\"boolean\"},"
 				 "\"ms\":{\"type\":\"integer\",\"minimum\":0},\"selector\":{\"type\":\"string\"},"
 				 "\"artifact_key\":" BR_KEY_SCHEMA ",\"scroll_x\":{\"type\":\"integer\"},\"scroll_y\":{\"type\":\"integer\"},"
-				 "\"result\":{\"description\":\"execute without name: the script's value\"}}}},"
+				 "\"result\":{\"description\":\"execute without name: the script's value; fill_login: which "
+				 "credential was typed\"}}}},"
 				 "\"screenshots\":{\"type\":\"array\",\"items\":" BR_KEY_SCHEMA "},"
 				 "\"extractions\":{\"type\":\"object\"},"
 				 "\"assertions\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"text\",\"passed\"],"

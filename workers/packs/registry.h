@@ -35,6 +35,11 @@ struct pack_ctx {
 	/* Net packs: one request to the egress role (the template as JSON); 0
 	 * with the response, or -1 with the typed error already set. */
 	int (*egress)(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp);
+	/* Browser packs: the vault puts the caller's secrets into the session
+	 * (op "cookies" with {url} before a navigation, "login" with the page's
+	 * CDP session and selectors); 0 with its answer (counts and names,
+	 * never a value), or -1 with the typed error set. */
+	int (*inject)(struct pack_ctx *ctx, const char *op, const char *page_session, json_t *args, json_t **resp);
 	char err_code[32];
 	char err_msg[512];
 	char err_detail[512];       /* optional, e.g. the count of matches */

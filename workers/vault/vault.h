@@ -34,6 +34,8 @@ struct json_t;
 void vault_audit(const char *event, const char *actor, const char *client, const char *outcome,
 		 const char *code, struct json_t *payload);
 
+/* vault_inject.c: cookies and logins put into a browser session */
+int vault_dispatch_inject(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
 /* vault_agent.c: the ssh-agent oracle for git runs */
 int vault_dispatch_agent_open(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
 int vault_dispatch_agent_close(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);

@@ -228,6 +228,7 @@ static const struct allow_entry vault_from_sup[] = {
 	{MSG_PEER_LINK, AL_PERMIT | AL_FD, vault_dispatch_link},
 	{MSG_AGENT_OPEN, AL_PERMIT | AL_FD, vault_dispatch_agent_open},
 	{MSG_AGENT_CLOSE, AL_PERMIT, vault_dispatch_agent_close},
+	{MSG_VAULT_INJECT, AL_PERMIT | AL_FD, vault_dispatch_inject},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 

@@ -62,6 +62,8 @@ static void worker_send_result(uint32_t id, struct p_pack_result *r)
 }
 
 static int worker_egress_call(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp);
+static int worker_inject_call(struct pack_ctx *ctx, const char *op, const char *page_session, json_t *args,
+			      json_t **resp);
 
 static void worker_run(uint32_t id, struct cursor *cur, int fd)
 {
@@ -96,6 +98,7 @@ static void worker_run(uint32_t id, struct cursor *cur, int fd)
 	struct pack_ctx ctx = {.artifacts_fd = -1, .ws_fd = -1, .cdp_fd = -1, .actor = m.actor, .pack = def->name,
 			       .artifacts = json_array(), .ws_max_bytes = cfg.workspace_max_bytes};
 	ctx.egress = worker_egress_call;
+	ctx.inject = worker_inject_call;
 	if (worker_is("fs")) {
 		ctx.ws_fd = fd;
 		ctx.ws_id = m.workspace;
@@ -192,31 +195,55 @@ static int worker_dispatch_run(struct chan *c, uint32_t id, struct cursor *cur, 
 	return 0;
 }
 
-/* http.fetch: one request to egress, answered before the run ends */
+/* A pack's blocking call through the supervisor (http.fetch to egress, a
+ * browser pack's injection by the vault): one at a time, answered before
+ * the run ends. */
 static struct {
 	int waiting, done;
-	uint32_t id;
+	uint32_t id, reply_type;
 	struct buf reply;
-} worker_egress;
+} worker_rpc;
 
-static int worker_dispatch_egress(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+static int worker_dispatch_reply(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)c; (void)fd; (void)arg;
-	struct cursor copy = *cur;
-	struct p_egress_result r;
-	if (!worker_egress.waiting || id != worker_egress.id || p_egress_result_dec(cur, &r) < 0)
+	if (!worker_rpc.waiting || id != worker_rpc.id)
 		return -1;
-	buf_init(&worker_egress.reply);
-	buf_put(&worker_egress.reply, copy.p, copy.len);
-	worker_egress.waiting = 0;
-	worker_egress.done = 1;
+	struct cursor copy = *cur;
+	struct p_egress_result er;
+	struct p_blob br;
+	if (worker_rpc.reply_type == MSG_EGRESS_RESULT ? p_egress_result_dec(cur, &er) < 0 : p_blob_dec(cur, &br) < 0)
+		return -1;
+	buf_init(&worker_rpc.reply);
+	buf_put(&worker_rpc.reply, copy.p, copy.len);
+	worker_rpc.waiting = 0;
+	worker_rpc.done = 1;
 	return 0;
 }
 
-static int worker_egress_done(void *arg)
+static int worker_rpc_done(void *arg)
 {
 	(void)arg;
-	return worker_egress.done;
+	return worker_rpc.done;
+}
+
+/* Send and wait; 0 with the reply in worker_rpc.reply. */
+static int worker_rpc_call(struct pack_ctx *ctx, uint32_t type, const struct buf *b, uint32_t reply_type,
+			   const char *peer)
+{
+	worker_rpc.id++;
+	worker_rpc.reply_type = reply_type;
+	worker_rpc.waiting = 1;
+	worker_rpc.done = 0;
+	chan_permit(role.sup, reply_type, 1);
+	chan_send(role.sup, type, worker_rpc.id, b, -1);
+	/* the run's own timeout kills us first; this is a backstop */
+	if (chan_wait(role.sup, worker_rpc_done, NULL, 24 * 3600 * 1000) < 0) {
+		pack_fail(ctx, "internal", "no answer from the %s", peer);
+		return -1;
+	}
+	chan_permit(role.sup, reply_type, 0);
+	return 0;
 }
 
 static int worker_egress_call(struct pack_ctx *ctx, const char *req, size_t len, json_t **resp)
@@ -225,31 +252,67 @@ static int worker_egress_call(struct pack_ctx *ctx, const char *req, size_t len,
 	struct buf b;
 	buf_init(&b);
 	p_blob_enc(&b, &m);
-	worker_egress.id = 1;
-	worker_egress.waiting = 1;
-	worker_egress.done = 0;
-	chan_send(role.sup, MSG_EGRESS_REQ, worker_egress.id, &b, -1);
+	int rc = worker_rpc_call(ctx, MSG_EGRESS_REQ, &b, MSG_EGRESS_RESULT, "egress role");
 	buf_free(&b);
-	/* the run's own timeout kills us first; this is a backstop */
-	if (chan_wait(role.sup, worker_egress_done, NULL, 24 * 3600 * 1000) < 0) {
-		pack_fail(ctx, "internal", "no answer from the egress role");
+	if (rc < 0)
 		return -1;
-	}
 	struct cursor cur;
-	cursor_init(&cur, worker_egress.reply.data, worker_egress.reply.len);
+	cursor_init(&cur, worker_rpc.reply.data, worker_rpc.reply.len);
 	struct p_egress_result r;
 	if (p_egress_result_dec(&cur, &r) < 0)
 		fatal("EGRESS_RESULT no longer decodes");
 	if (!r.ok) {
 		pack_fail(ctx, r.code, "%s", r.message);
+		buf_free(&worker_rpc.reply);
 		return -1;
 	}
 	json_error_t je;
 	*resp = json_loadb((const char *)r.resp, r.resp_len, 0, &je);
+	buf_free(&worker_rpc.reply);
 	if (!*resp) {
 		pack_fail(ctx, "internal", "egress answered malformed JSON");
 		return -1;
 	}
+	return 0;
+}
+
+static int worker_inject_call(struct pack_ctx *ctx, const char *op, const char *page_session, json_t *args,
+			      json_t **resp)
+{
+	char *body = json_dumps(args, JSON_COMPACT);
+	if (!body) {
+		pack_fail(ctx, "internal", "injection request could not be serialized");
+		return -1;
+	}
+	struct p_vault_req m = {op, "", "", "", page_session ? page_session : "", (const uint8_t *)body, strlen(body)};
+	struct buf b;
+	buf_init(&b);
+	p_vault_req_enc(&b, &m);
+	free(body);
+	int rc = worker_rpc_call(ctx, MSG_BROWSER_INJECT, &b, MSG_BROWSER_INJECTED, "vault");
+	buf_free(&b);
+	if (rc < 0)
+		return -1;
+	struct cursor cur;
+	cursor_init(&cur, worker_rpc.reply.data, worker_rpc.reply.len);
+	struct p_blob r;
+	if (p_blob_dec(&cur, &r) < 0)
+		fatal("BROWSER_INJECTED no longer decodes");
+	json_error_t je;
+	json_t *o = json_loadb((const char *)r.data, r.len, 0, &je);
+	buf_free(&worker_rpc.reply);
+	if (!o) {
+		pack_fail(ctx, "internal", "the vault answered malformed JSON");
+		return -1;
+	}
+	if (r.ok != 200) {
+		const char *code = json_string_value(json_object_get(o, "error"));
+		const char *msg = json_string_value(json_object_get(o, "message"));
+		pack_fail(ctx, code ? code : "internal", "%s", msg ? msg : "the vault refused");
+		json_decref(o);
+		return -1;
+	}
+	*resp = o;
 	return 0;
 }
 
@@ -259,13 +322,14 @@ static const struct allow_entry worker_from_sup[] = {
 };
 static const struct allow_entry browser_worker_from_sup[] = {
 	{MSG_PACK_AUX_FD, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_aux},
+	{MSG_BROWSER_INJECTED, 0, worker_dispatch_reply},
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE | AL_FD, worker_dispatch_run},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 /* a net worker holds no directory: it only talks to egress */
 static const struct allow_entry net_worker_from_sup[] = {
 	{MSG_PACK_RUN, AL_PERMIT | AL_ONCE, worker_dispatch_run},
-	{MSG_EGRESS_RESULT, AL_PERMIT, worker_dispatch_egress},
+	{MSG_EGRESS_RESULT, 0, worker_dispatch_reply},
 	{MSG_SHUTDOWN, AL_PERMIT, role_dispatch_shutdown},
 };
 /* an exec worker got its directories at spawn: its run carries none */

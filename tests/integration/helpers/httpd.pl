@@ -3,11 +3,13 @@
 # perl, no modules to install). Serves files from a directory; /hang holds
 # the response open forever (a page that never finishes loading). Prints
 # the port it bound on stdout, then serves until killed.
+#   httpd.pl DIR [BINDADDR]   (default 127.0.0.1)
 use strict;
 use warnings;
 use IO::Socket::INET;
-my $root = shift or die "usage: httpd.pl DIR\n";
-my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64, ReuseAddr => 1, Proto => 'tcp')
+my $root = shift or die "usage: httpd.pl DIR [BINDADDR]\n";
+my $bind = shift // '127.0.0.1';
+my $srv = IO::Socket::INET->new(LocalAddr => $bind, LocalPort => 0, Listen => 64, ReuseAddr => 1, Proto => 'tcp')
 	or die "listen: $!\n";
 $| = 1;
 print $srv->sockport(), "\n";
