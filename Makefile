@@ -142,6 +142,7 @@ bench: deps all
 	bench/code/run.sh
 	bench/browser/run.sh
 	bench/mcp/run.sh
+	bench/egress/run.sh
 
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
