@@ -6,8 +6,8 @@ PKGS="build-essential pkg-config libevent-dev libjansson-dev libssl-dev libsqlit
 libseccomp-dev libcap-dev libcurl4-openssl-dev sqlite3 json-schema-test-suite curl jq perl \
 clang libclang-rt-14-dev iproute2 procps openssl util-linux git make bash libwebsockets-dev libuv1-dev chromium \
 openssh-client"
-# the git-over-ssh test runs a loopback sshd
-if [ "${1:-}" = "--test" ]; then PKGS="$PKGS openssh-server"; fi
+# the git tests run a loopback sshd and a TLS git server (socat + git http-backend)
+if [ "${1:-}" = "--test" ]; then PKGS="$PKGS openssh-server socat"; fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

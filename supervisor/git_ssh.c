@@ -145,9 +145,9 @@ static int agents_root(void)
 	return open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-int git_ssh_agent_dir(const char *name, uid_t uid, int *dir_fd, int *listen_fd)
+int git_run_dir(const char *name, uid_t uid, int *dir_fd)
 {
-	*dir_fd = *listen_fd = -1;
+	*dir_fd = -1;
 	int root = agents_root();
 	if (root < 0)
 		return -1;
@@ -157,9 +157,25 @@ int git_ssh_agent_dir(const char *name, uid_t uid, int *dir_fd, int *listen_fd)
 	close(root);
 	if (d < 0)
 		return -1;
+	if (geteuid() == 0 && !getenv("HELMDECK_IN_USERNS") && fchown(d, uid, uid) < 0) {
+		int e = errno;
+		close(d);
+		git_ssh_agent_dir_remove(name);
+		errno = e;
+		return -1;
+	}
+	*dir_fd = d;
+	return 0;
+}
+
+int git_ssh_agent_dir(const char *name, uid_t uid, int *dir_fd, int *listen_fd)
+{
+	*listen_fd = -1;
+	int d;
+	if (git_run_dir(name, uid, &d) < 0)
+		return -1;
+	*dir_fd = -1;
 	int privileged = geteuid() == 0 && !getenv("HELMDECK_IN_USERNS");
-	if (privileged && fchown(d, uid, uid) < 0)
-		goto fail;
 	char path[1300];
 	snprintf(path, sizeof path, "%s/agents/%s/agent.sock", cfg.state_dir, name);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -206,4 +222,50 @@ void git_ssh_agent_dir_remove(const char *name)
 		return;
 	ws_rm_tree(root, name);
 	close(root);
+}
+
+int git_https_check(const char *url, char *why, size_t wlen)
+{
+	if (strncmp(url, "https://", 8))
+		return strncmp(url, "http://", 7) ? 0 : (snprintf(why, wlen, "plain http remotes are refused: use https"), -1);
+	const char *auth = url + 8;
+	size_t n = strcspn(auth, "/?#");
+	if (n == 0 || memchr(auth, '@', n)) {
+		snprintf(why, wlen, "https remote without a host, or with credentials in it");
+		return -1;
+	}
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '\\' || *p == 0x7f) {
+			snprintf(why, wlen, "https remote with spaces or control characters");
+			return -1;
+		}
+	if (strlen(url) >= 2048) {
+		snprintf(why, wlen, "https remote too long");
+		return -1;
+	}
+	return 1;
+}
+
+/* What git in the sandbox trusts: the system bundle and the operator's
+ * HELMDECK_EGRESS_CA_FILE, the same CAs egress trusts for http.fetch. */
+int git_https_write_ca(int dir_fd)
+{
+	const char *files[] = {"/etc/ssl/certs/ca-certificates.crt", getenv("HELMDECK_EGRESS_CA_FILE")};
+	int fd = openat(dir_fd, "ca.pem", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char *text;
+		if (!files[i] || !*files[i])
+			continue;
+		ssize_t n = read_file(files[i], &text, 16u << 20);
+		if (n < 0)
+			continue;
+		if (write(fd, text, (size_t)n) != n || write(fd, "\n", 1) != 1)
+			rc = -1;
+		free(text);
+	}
+	close(fd);
+	return rc;
 }

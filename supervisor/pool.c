@@ -59,7 +59,7 @@ struct run {
 	int ephemeral;                        /* the session was made for this run */
 	/* ssh remotes: the vault serves an agent in agent_dir, egress forwards
 	 * the sandbox's 127.0.0.1:2222 to the vetted sshd */
-	int ssh;
+	int ssh, https;          /* https: egress's HTTP proxy on 3128, a CA bundle */
 	struct git_ssh gs;
 	char agent_name[48];
 	int agent_dir_fd, agent_pending, agent_open, proxy_served;
@@ -182,6 +182,13 @@ void pool_spawn_extra(struct proc *w, struct spawn_req *req)
 		req->extra_env[e++] = env[2];
 		req->extra_env[e++] = env[3];
 		req->new_netns = 1;
+	} else if (r->https && r->dir_fd >= 0) {
+		req->fds[req->nfds++] = r->agent_dir_fd;
+		snprintf(env[1], sizeof env[1], "HELMDECK_RUN_REMOTE=%s", r->remote_display);
+		snprintf(env[2], sizeof env[2], "HELMDECK_RUN_HTTPS_URL=%s", r->remote_display);
+		req->extra_env[e++] = env[1];
+		req->extra_env[e++] = env[2];
+		req->new_netns = 1;
 	} else if (r->remote_fd >= 0 && r->dir_fd >= 0) {
 		req->fds[req->nfds++] = r->remote_fd;
 		snprintf(env[1], sizeof env[1], "HELMDECK_RUN_REMOTE=%s", r->remote_display);
@@ -234,7 +241,7 @@ static void run_fail(struct run *r, const char *code, const char *msg, const cha
 /* The run's agent and forward end with it. */
 static void pool_ssh_end(struct run *r)
 {
-	if (!r->ssh)
+	if (!r->ssh && !r->https)
 		return;
 	struct buf b;
 	buf_init(&b);
@@ -254,7 +261,7 @@ static void pool_ssh_end(struct run *r)
 		close(r->agent_dir_fd);
 	if (r->agent_name[0])
 		git_ssh_agent_dir_remove(r->agent_name);
-	r->ssh = 0;
+	r->ssh = r->https = 0;
 }
 
 static void run_free(struct run *r)
@@ -530,12 +537,14 @@ void pool_agent_failed(uint32_t api_id)
 void pool_spawned(struct proc *w, const struct spawned *s)
 {
 	struct run *r = w->run;
-	if (!r || !r->ssh)
+	if (!r || (!r->ssh && !r->https))
 		return;
-	int lfd = s->netns ? netns_listener(s->pid, NETNS_SSH_PORT) : -1;
+	/* ssh: a fixed forward to the vetted sshd; https: the HTTP proxy */
+	int lfd = s->netns ? netns_listener(s->pid, r->ssh ? NETNS_SSH_PORT : NETNS_PROXY_PORT) : -1;
 	struct proc *e = &sup.roles[ROLE_EGRESS];
 	if (lfd >= 0 && e->ready && e->ch) {
-		struct p_proxy m = {r->agent_name, r->actor, r->client, "git", r->gs.host, 1, r->gs.port};
+		struct p_proxy m = {r->agent_name, r->actor, r->client, "git", r->ssh ? r->gs.host : "",
+				    r->ssh ? 1 : 0, r->ssh ? r->gs.port : 0};
 		struct buf b;
 		buf_init(&b);
 		p_proxy_enc(&b, &m);
@@ -545,7 +554,7 @@ void pool_spawned(struct proc *w, const struct spawned *s)
 	if (lfd >= 0)
 		close(lfd);
 	if (!r->proxy_served)
-		log_warn("run %u: no forward to %s:%u (%s): git over ssh will fail", r->api_id, r->gs.host, r->gs.port,
+		log_warn("run %u: no way out for its %s remote (%s): git will fail", r->api_id, r->ssh ? "ssh" : "https",
 			 lfd < 0 ? strerror(errno) : "egress not ready");
 }
 
@@ -676,6 +685,20 @@ static void pool_dispatch_queue(void)
 /* Resolve what the run's pack needs on disk: its workspace (opened for the
  * caller, or created for repo.fetch) and its git remote. 0, or -1 with the
  * run answered. */
+/* An https remote: the run's directory holds the CA bundle git trusts (the
+ * system's and HELMDECK_EGRESS_CA_FILE's); the proxy comes at spawn. */
+static int pool_https_begin(struct run *r)
+{
+	static unsigned seq;
+	snprintf(r->agent_name, sizeof r->agent_name, "run-%u-h%u", r->api_id, seq++);
+	uid_t wuid = cfg.uid_base + role_table[ROLE_WORKER].uid_offset;
+	if (git_run_dir(r->agent_name, wuid, &r->agent_dir_fd) < 0 || git_https_write_ca(r->agent_dir_fd) < 0) {
+		run_fail(r, "internal", "could not prepare this run's CA bundle", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* An ssh remote: the run waits for the vault to open an agent with the
  * caller's key for that host (AGENT_OPENED), then runs. */
 static int pool_ssh_begin(struct run *r)
@@ -733,9 +756,17 @@ static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 			run_fail(r, "invalid_input", why, "pack:remote refused");
 			return -1;
 		}
+		int https = !ssh && *remote ? git_https_check(remote, why, sizeof why) : 0;
+		if (https < 0) {
+			run_fail(r, "invalid_input", why, "pack:remote refused");
+			return -1;
+		}
 		if (ssh) {
 			snprintf(r->remote_display, sizeof r->remote_display, "%s", remote);
 			r->ssh = 1;  /* the agent is asked for once the workspace is ready */
+		} else if (https) {
+			snprintf(r->remote_display, sizeof r->remote_display, "%s", remote);
+			r->https = 1;
 		} else if (!*remote || ws_remote_open(remote, &r->remote_fd, why, sizeof why) < 0) {
 			run_fail(r, "invalid_input", *remote ? why : "this workspace has no remote to push to", "pack:remote refused");
 			return -1;
@@ -767,7 +798,7 @@ static int pool_prepare_dirs(struct run *r, const struct p_pack_run *m)
 		r->ws_created = 1;
 		ws_hold(r->ws_id, 1);
 	}
-	return r->ssh ? pool_ssh_begin(r) : 0;
+	return r->ssh ? pool_ssh_begin(r) : r->https ? pool_https_begin(r) : 0;
 }
 
 int pool_run(uint32_t api_id, const uint8_t *frame, size_t len, struct cursor *cur)

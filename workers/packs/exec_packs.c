@@ -302,6 +302,12 @@ static void pk_job_init(struct pk_job *j, struct pack_ctx *ctx, uint32_t pack_ti
 		pk_env_set(&j->env, "GIT_SSH_COMMAND", ctx->git_ssh_command);
 		pk_env_set(&j->env, "SSH_AUTH_SOCK", "/run/helmdeck/agent.sock");
 	}
+	/* https remotes: through egress's proxy in the run's namespace, trusting
+	 * the CAs egress trusts */
+	if (ctx->git_https) {
+		pk_env_set(&j->env, "https_proxy", "http://127.0.0.1:3128");
+		pk_env_set(&j->env, "GIT_SSL_CAINFO", "/run/helmdeck/ca.pem");
+	}
 	/* git never takes a repository above the workspace for this one */
 	const char *slash = strrchr(ctx->ws_path, '/');
 	if (slash) {

@@ -26,6 +26,7 @@ struct pack_ctx {
 	/* ssh remotes: GIT_SSH_COMMAND (the agent and pinned host key are
 	 * under /run/helmdeck); NULL otherwise */
 	const char *git_ssh_command;
+	int git_https;              /* https remotes: egress's proxy, the run's CA bundle */
 	/* Browser packs: the session's CDP channel, a stream socket carrying
 	 * chromium's --remote-debugging-pipe protocol (JSON messages, each
 	 * ended by a NUL byte), for the length of this invocation; -1 otherwise.

@@ -33,7 +33,7 @@
 static char worker_cls[32];
 /* exec class: this worker was spawned for one run, with its directories */
 static struct sandbox_root worker_root = {.ws_fd = -1, .remote_fd = -1, .agent_fd = -1};
-static const char *worker_ws_id, *worker_remote, *worker_ssh_url;
+static const char *worker_ws_id, *worker_remote, *worker_ssh_url, *worker_https_url;
 
 static int worker_is(const char *cls) { return !strcmp(worker_cls, cls); }
 
@@ -110,9 +110,12 @@ static void worker_run(uint32_t id, struct cursor *cur, int fd)
 		ctx.ws_path = worker_root.ws_fd >= 0 ? SANDBOX_WS : NULL;
 		ctx.ws_id = worker_ws_id;
 		ctx.remote_url = worker_root.remote_fd >= 0 ? "file://" SANDBOX_REMOTE : NULL;
-		if (worker_root.agent_fd >= 0) {
+		if (worker_root.agent_fd >= 0 && worker_root.tcp_connect_port == NETNS_SSH_PORT) {
 			ctx.remote_url = worker_ssh_url;
 			ctx.git_ssh_command = getenv("HELMDECK_RUN_SSH_COMMAND");
+		} else if (worker_root.agent_fd >= 0) {
+			ctx.remote_url = worker_https_url;
+			ctx.git_https = 1;
 		}
 		ctx.remote_display = worker_remote;
 	} else {
@@ -367,12 +370,14 @@ int worker_main(void)
 		/* an ssh remote: no /remote, but the run's agent directory at 5
 		 * and the forward to its sshd on 127.0.0.1:2222 */
 		worker_ssh_url = getenv("HELMDECK_RUN_SSH_URL");
+		worker_https_url = getenv("HELMDECK_RUN_HTTPS_URL");
 		int ssh = worker_ws_id && worker_ssh_url && netns_is_own();
+		int https = worker_ws_id && worker_https_url && !ssh && netns_is_own();
 		worker_root = (struct sandbox_root){
 			.mnt = empty, .ws_fd = worker_ws_id ? SPAWN_FD_EXTRA : -1,
-			.remote_fd = worker_ws_id && worker_remote && !ssh ? SPAWN_FD_EXTRA + 1 : -1,
-			.agent_fd = ssh ? SPAWN_FD_EXTRA + 1 : -1,
-			.tcp_connect_port = ssh ? NETNS_SSH_PORT : 0,
+			.remote_fd = worker_ws_id && worker_remote && !ssh && !https ? SPAWN_FD_EXTRA + 1 : -1,
+			.agent_fd = ssh || https ? SPAWN_FD_EXTRA + 1 : -1,
+			.tcp_connect_port = ssh ? NETNS_SSH_PORT : https ? NETNS_PROXY_PORT : 0,
 			.remote_rw = worker_remote && getenv("HELMDECK_RUN_REMOTE_RW") &&
 				     !strcmp(getenv("HELMDECK_RUN_REMOTE_RW"), "1"),
 			.uid = geteuid() == 0 ? s.uid : geteuid(), .gid = geteuid() == 0 ? s.gid : getegid(),
