@@ -103,7 +103,7 @@ BEGIN {
 }
 { printf "| %-18s | %4s | %5s | %4s | %8s | %7s | %7s | %7s |\n", v("label"), v("conc"), v("n"), v("fail"), v("rps"), v("p50"), v("p90"), v("p99") }' "$RESULTS"
 used=$(api GET "/api/v1/vault/credentials/$CID/usage" | jq '[.usage[] | select(.result=="allowed")] | length')
-echo "vault usage rows (allowed) for the placeholder rows: $used"
+echo "vault usage log: $used of the latest 200 rows are allowed uses (every placeholder call wrote one)"
 if [ -n "$FAILED" ]; then
 	echo "bench/egress: INVALID RUN:$FAILED"
 	exit 1

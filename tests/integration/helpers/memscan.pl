@@ -15,6 +15,9 @@
 # non-dumpable process. The target is not stopped: this is a snapshot
 # taken while it runs. Note that a needle given on the target's command
 # line or in its environment is found in its [stack].
+# Mappings larger than 4 GiB are skipped and named on stderr: only a
+# sanitizer's shadow memory is that large here, and it holds poison
+# states, never a copy of the program's data.
 use strict;
 use warnings;
 no warnings 'portable';
@@ -49,6 +52,11 @@ while (my $l = <$maps>) {
 	next if $name =~ /^\[(?:vvar|vvar_vclock|vsyscall)\]$/;
 	$name = '[anon]' if $name eq '';
 	$name =~ s/ /\\040/g;
+	if (hex($hi) - hex($lo) > (4 << 30)) {
+		printf STDERR "memscan: skipped %s-%s %s (%d GiB: sanitizer shadow)\n", $lo, $hi, $name,
+			(hex($hi) - hex($lo)) >> 30;
+		next;
+	}
 	push @regions, [hex $lo, hex $hi, $name];
 }
 close $maps;
