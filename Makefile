@@ -21,14 +21,14 @@ endif
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN)
 LIBS    := -levent -ljansson -lcrypto -lsqlite3 -lseccomp -lcap -lcurl
 
-COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c common/utf8.c common/glob.c
-IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c
+COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c common/utf8.c common/glob.c common/secmem.c
+IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c ipc/proto_json.c
 SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c supervisor/config.c supervisor/proctable.c \
 	supervisor/workspace.c supervisor/sandbox_root.c supervisor/session.c \
 	supervisor/artifact_janitor.c supervisor/route_secrets.c supervisor/netns_proxy.c \
-	supervisor/git_ssh.c
+	supervisor/git_ssh.c supervisor/git_remote.c
 # the workspace packs: fs class (descriptor-relative file ops) and exec class
 # (processes in a per-invocation root)
 PACK_BROWSER_SRC := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c
@@ -51,11 +51,12 @@ ROLE_SRC   += workers/api/mcp_http.c workers/api/mcp_stream.c workers/api/mcp_se
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 CLI_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC) $(IPC_SRC) $(CLI_SRC))
 
-UNIT_TESTS := t_guard t_scrub t_credstore t_sshagent t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs t_browser
+UNIT_TESTS := t_guard t_scrub t_credstore t_sshagent t_gitremote t_b64 t_jwt t_jsonschema t_jsonschema_suite t_auditdb t_ipc t_sup_table t_utf8 t_exec t_fs t_browser
 UNIT_BINS  := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 t_b64_SRC              := common/b64.c
 t_guard_SRC            := workers/egress/guard.c common/glob.c common/util.c common/log.c
 t_scrub_SRC            := workers/egress/scrub.c workers/egress/placeholder.c common/b64.c common/util.c common/log.c
+t_gitremote_SRC        := supervisor/git_remote.c workers/egress/guard.c common/glob.c common/util.c common/log.c
 t_sshagent_SRC         := workers/vault/ssh_agent.c common/b64.c common/util.c common/log.c
 t_credstore_SRC        := workers/vault/credstore.c common/glob.c common/util.c common/log.c common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c

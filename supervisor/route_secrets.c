@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ipc/proto.h"
+#include "ipc/proto_json.h"
 #include "supervisor/session.h"
 
 #include <jansson.h>
@@ -89,15 +90,9 @@ static const char *const api_vault_ops[] = {"list", "create", "get", "update", "
 
 static void secrets_blob_reply(int from, uint32_t orig_id, int status, const char *code, const char *msg)
 {
-	json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!s)
-		fatal("json_dumps");
-	struct p_blob r = {(uint32_t)status, (const uint8_t *)s, strlen(s)};
 	struct buf b;
 	buf_init(&b);
-	p_blob_enc(&b, &r);
+	p_blob_json_enc(&b, status, json_error_body(code, msg));
 	struct cursor cur;
 	cursor_init(&cur, b.data, b.len);
 	if (from == FWD_CTL)
@@ -105,7 +100,6 @@ static void secrets_blob_reply(int from, uint32_t orig_id, int status, const cha
 	else
 		sup_send_role(ROLE_API, MSG_VAULT_REPLY, orig_id, &b);
 	buf_free(&b);
-	free(s);
 }
 
 int secrets_api_vault_req(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
@@ -185,13 +179,8 @@ void secrets_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t 
 		struct proc *w = secrets_worker(from, pid);
 		if (!w)
 			return;
-		const char *e = "{\"error\":\"internal\",\"message\":\"the vault is not available; try again\"}";
-		struct p_blob r = {503, (const uint8_t *)e, strlen(e)};
-		struct buf b;
-		buf_init(&b);
-		p_blob_enc(&b, &r);
-		chan_send(w->ch, MSG_BROWSER_INJECTED, orig_id, &b, -1);
-		buf_free(&b);
+		chan_send_json(w->ch, MSG_BROWSER_INJECTED, orig_id, 503,
+			       json_error_body("internal", "the vault is not available; try again"));
 		return;
 	}
 	if (reply_type == MSG_VAULT_REPLY) {

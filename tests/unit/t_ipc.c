@@ -21,7 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define PLAN 139
+#define PLAN (139 + 25)
 
 static int n_run, n_fail;
 
@@ -347,6 +347,14 @@ static int d_head0(struct cursor *c) { struct p_head m; return p_head_dec(c, &m,
 static int d_head1(struct cursor *c) { struct p_head m; return p_head_dec(c, &m, 1); }
 static int d_empty(struct cursor *c) { return p_empty_dec(c); }
 static int d_pubkey(struct cursor *c) { const uint8_t *k; return p_pubkey_dec(c, &k); }
+static int d_vault_req(struct cursor *c) { struct p_vault_req m; return p_vault_req_dec(c, &m); }
+static int d_vault_resolve(struct cursor *c) { struct p_vault_resolve m; return p_vault_resolve_dec(c, &m); }
+static int d_vault_secret(struct cursor *c) { struct p_vault_secret m; return p_vault_secret_dec(c, &m); }
+static int d_egress_fetch(struct cursor *c) { struct p_egress_fetch m; return p_egress_fetch_dec(c, &m); }
+static int d_egress_result(struct cursor *c) { struct p_egress_result m; return p_egress_result_dec(c, &m); }
+static int d_proxy(struct cursor *c) { struct p_proxy m; return p_proxy_dec(c, &m); }
+static int d_agent_open(struct cursor *c) { struct p_agent_open m; return p_agent_open_dec(c, &m); }
+
 
 /* Every strict prefix and the encoding plus one byte must fail. */
 static void check_exact(const char *name, const struct buf *b, int (*dec)(struct cursor *))
@@ -372,6 +380,123 @@ static void check_exact(const char *name, const struct buf *b, int (*dec)(struct
 }
 
 static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* The vault and egress payloads: a round trip each, exact length, and the
+ * bounds a peer must not pass. */
+static void test_proto_secrets(void)
+{
+	struct buf b;
+	struct cursor c;
+	uint8_t *p;
+
+	buf_init(&b);
+	struct p_vault_req vr = {"create", "alice", "cli", "cred_x", "bob", (const uint8_t *)"{\"a\":1}", 7};
+	p_vault_req_enc(&b, &vr);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_vault_req vr2;
+	ok(p_vault_req_dec(&c, &vr2) == 0 && streq(vr2.op, "create") && streq(vr2.arg, "bob") && vr2.body_len == 7 &&
+	   !memcmp(vr2.body, "{\"a\":1}", 7), "p_vault_req_dec: round trip");
+	free(p);
+	check_exact("p_vault_req_dec", &b, d_vault_req);
+	buf_reset(&b);
+	struct p_vault_req vlong = {"a-long-op-name-over-16", "", "", "", "", NULL, 0};
+	p_vault_req_enc(&b, &vlong);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	ok(p_vault_req_dec(&c, &vr2) != 0, "p_vault_req_dec: an op over 16 bytes is refused");
+	free(p);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_vault_resolve rs = {"k", "", "alice", "cli", "api.example", "/v1", "http.fetch"};
+	p_vault_resolve_enc(&b, &rs);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_vault_resolve rs2;
+	ok(p_vault_resolve_dec(&c, &rs2) == 0 && streq(rs2.host, "api.example") && streq(rs2.purpose, "http.fetch"),
+	   "p_vault_resolve_dec: round trip");
+	free(p);
+	check_exact("p_vault_resolve_dec", &b, d_vault_resolve);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_vault_secret sc = {1, "", "", "cred_x", "k", "api_key", (const uint8_t *)"s3cr3t", 6};
+	p_vault_secret_enc(&b, &sc);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_vault_secret sc2;
+	ok(p_vault_secret_dec(&c, &sc2) == 0 && sc2.ok == 1 && sc2.secret_len == 6 && !memcmp(sc2.secret, "s3cr3t", 6),
+	   "p_vault_secret_dec: round trip");
+	free(p);
+	check_exact("p_vault_secret_dec", &b, d_vault_secret);
+	p = dupmem(b.data, b.len);
+	p[3] = 2;  /* ok is a u32 (little-endian): 0x02000001 */
+	cursor_init(&c, p, b.len);
+	ok(p_vault_secret_dec(&c, &sc2) != 0, "p_vault_secret_dec: ok other than 0/1 is refused");
+	free(p);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_egress_fetch ef = {"alice", "cli", "http.fetch", 5000, (const uint8_t *)"{}", 2};
+	p_egress_fetch_enc(&b, &ef);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_egress_fetch ef2;
+	ok(p_egress_fetch_dec(&c, &ef2) == 0 && ef2.timeout_ms == 5000 && ef2.req_len == 2, "p_egress_fetch_dec: round trip");
+	free(p);
+	check_exact("p_egress_fetch_dec", &b, d_egress_fetch);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_egress_result er = {0, "invalid_input", "refused", NULL, 0};
+	p_egress_result_enc(&b, &er);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_egress_result er2;
+	ok(p_egress_result_dec(&c, &er2) == 0 && er2.ok == 0 && streq(er2.code, "invalid_input") && er2.resp_len == 0,
+	   "p_egress_result_dec: round trip");
+	free(p);
+	check_exact("p_egress_result_dec", &b, d_egress_result);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_proxy px = {"session:s", "alice", "", "browser", "", 0, 0};
+	p_proxy_enc(&b, &px);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_proxy px2;
+	ok(p_proxy_dec(&c, &px2) == 0 && streq(px2.scope, "session:s") && px2.mode == 0, "p_proxy_dec: round trip");
+	free(p);
+	check_exact("p_proxy_dec", &b, d_proxy);
+	buf_reset(&b);
+	struct p_proxy pbad = {"run:1", "a", "", "git", "h", 2, 22};
+	p_proxy_enc(&b, &pbad);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	ok(p_proxy_dec(&c, &px2) != 0, "p_proxy_dec: an unknown mode is refused");
+	free(p);
+	buf_reset(&b);
+	struct p_proxy pport = {"run:1", "a", "", "git", "h", 1, 70000};
+	p_proxy_enc(&b, &pport);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	ok(p_proxy_dec(&c, &px2) != 0, "p_proxy_dec: a port past 65535 is refused");
+	free(p);
+	buf_free(&b);
+
+	buf_init(&b);
+	struct p_agent_open ao = {"run-1-0", "alice", "cli", "git.example", "/org/r.git", ""};
+	p_agent_open_enc(&b, &ao);
+	p = dupmem(b.data, b.len);
+	cursor_init(&c, p, b.len);
+	struct p_agent_open ao2;
+	ok(p_agent_open_dec(&c, &ao2) == 0 && streq(ao2.host, "git.example") && streq(ao2.name, ""),
+	   "p_agent_open_dec: round trip");
+	free(p);
+	check_exact("p_agent_open_dec", &b, d_agent_open);
+	buf_free(&b);
+}
 
 static void test_proto(void)
 {
@@ -1373,6 +1498,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("1..%d\n", PLAN);
 	test_buf();
+	test_proto_secrets();
 	test_proto();
 	test_chan_basic();
 	test_chan_fds();

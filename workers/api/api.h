@@ -102,6 +102,11 @@ void sessions_reply(struct api_req *r, struct cursor *cur);
 void artifacts_handle(struct api_req *r, const char *rest);
 struct p_token;
 void artifacts_share_reply(struct api_req *r, const struct p_token *t);
+/* A p_blob (status + JSON) from another role: decoded (NULL after a 500
+ * reply when malformed), and answered with the error code audited. */
+struct cursor;
+json_t *api_blob_json(struct api_req *r, struct cursor *cur, int *status, const char *peer);
+void api_reply_blob_json(struct api_req *r, int status, json_t *body /* stolen */);
 /* /api/v1/vault/credentials (vault_rest.c): rest is the path after it. */
 void vault_rest_handle(struct api_req *r, const char *rest);
 void vault_rest_reply(struct api_req *r, struct cursor *cur);

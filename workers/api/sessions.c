@@ -151,23 +151,40 @@ void sessions_handle(struct api_req *r, const char *rest)
 		api_reply_error(r, 503, "internal", "too many requests in flight");
 }
 
-void sessions_reply(struct api_req *r, struct cursor *cur)
+/* A p_blob answer from another role (status + JSON body) becomes the HTTP
+ * answer; an error body's code is what the audit record carries. */
+json_t *api_blob_json(struct api_req *r, struct cursor *cur, int *status, const char *peer)
 {
 	struct p_blob res;
 	json_error_t je;
 	json_t *body = p_blob_dec(cur, &res) == 0 ? json_loadb((const char *)res.data, res.len, 0, &je) : NULL;
 	if (!body) {
-		api_reply_error(r, 500, "internal", "bad reply from the session runtime");
-		return;
+		api_reply_error(r, 500, "internal", "bad reply from %s", peer);
+		return NULL;
 	}
-	if (r->mcp) {
-		/* resources/read of helmdeck://sessions */
-		mcp_sessions_done(r, (int)res.ok, body);
-		return;
-	}
-	if (res.ok >= 400) {
+	*status = (int)res.ok;
+	return body;
+}
+
+void api_reply_blob_json(struct api_req *r, int status, json_t *body)
+{
+	if (status >= 400) {
 		const char *code = json_string_value(json_object_get(body, "error"));
 		snprintf(r->pack_error, sizeof r->pack_error, "%s", code ? code : "internal");
 	}
-	api_reply_json(r, (int)res.ok, body);
+	api_reply_json(r, status, body);
+}
+
+void sessions_reply(struct api_req *r, struct cursor *cur)
+{
+	int status;
+	json_t *body = api_blob_json(r, cur, &status, "the session runtime");
+	if (!body)
+		return;
+	if (r->mcp) {
+		/* resources/read of helmdeck://sessions */
+		mcp_sessions_done(r, status, body);
+		return;
+	}
+	api_reply_blob_json(r, status, body);
 }

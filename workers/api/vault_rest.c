@@ -118,16 +118,8 @@ void vault_rest_handle(struct api_req *r, const char *rest)
 
 void vault_rest_reply(struct api_req *r, struct cursor *cur)
 {
-	struct p_blob res;
-	json_error_t je;
-	json_t *body = p_blob_dec(cur, &res) == 0 ? json_loadb((const char *)res.data, res.len, 0, &je) : NULL;
-	if (!body) {
-		api_reply_error(r, 500, "internal", "bad reply from the vault");
-		return;
-	}
-	if (res.ok >= 400) {
-		const char *code = json_string_value(json_object_get(body, "error"));
-		snprintf(r->pack_error, sizeof r->pack_error, "%s", code ? code : "internal");
-	}
-	api_reply_json(r, (int)res.ok, body);
+	int status;
+	json_t *body = api_blob_json(r, cur, &status, "the vault");
+	if (body)
+		api_reply_blob_json(r, status, body);
 }

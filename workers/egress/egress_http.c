@@ -12,6 +12,7 @@
 #include "egress.h"
 #include "common/b64.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/utf8.h"
 #include "common/util.h"
 #include "workers/egress/placeholder.h"
@@ -80,18 +81,7 @@ static struct hreq *hreqs[HREQ_MAX];
 
 /* ---- secrets in locked pages ---- */
 
-static uint8_t *secret_alloc(size_t n, size_t *maplen)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	*maplen = (n + pg - 1) / pg * pg;
-	void *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		fatalx("mmap");
-	if (mlock(p, *maplen) < 0)
-		log_debug("mlock of a secret failed: %s", strerror(errno));
-	madvise(p, *maplen, MADV_DONTDUMP);
-	return p;
-}
+static uint8_t *secret_alloc(size_t n, size_t *maplen) { return secmem_alloc(n, maplen); }
 
 static void wipe_free(char *s, size_t n)
 {
@@ -126,10 +116,7 @@ static void hreq_free(struct hreq *r)
 			hreqs[i] = NULL;
 	hreq_free_transfer(r);
 	for (int i = 0; i < r->nsecs; i++)
-		if (r->secs[i].val) {
-			explicit_bzero(r->secs[i].val, r->secs[i].maplen);
-			munmap(r->secs[i].val, r->secs[i].maplen);
-		}
+		secmem_free(r->secs[i].val, r->secs[i].maplen);
 	for (int i = 0; i < r->nhdrs; i++) {
 		free(r->hdrs[i].name);
 		free(r->hdrs[i].value);
@@ -390,10 +377,7 @@ static char *substitute_as(const struct hreq *r, const char *s, size_t len, size
 	}
 	char *out = ph_substitute(s, len, vals, (size_t)r->nsecs, outlen);
 	for (int i = 0; i < r->nsecs; i++)
-		if (enc[i]) {
-			explicit_bzero(enc[i], enclen[i]);
-			munmap(enc[i], enclen[i]);
-		}
+		secmem_free(enc[i], enclen[i]);
 	return out;
 }
 

@@ -12,8 +12,10 @@
 #endif
 #include "vault.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 #include "ipc/proto.h"
+#include "ipc/proto_json.h"
 #include "workers/role.h"
 #include "workers/vault/ssh_agent.h"
 
@@ -46,17 +48,7 @@ static struct agent_scope scopes[AGENT_SCOPES];
 
 static void agent_reply(struct chan *c, uint32_t id, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!s)
-		fatal("json_dumps");
-	struct p_blob r = {(uint32_t)status, (const uint8_t *)s, strlen(s)};
-	struct buf b;
-	buf_init(&b);
-	p_blob_enc(&b, &r);
-	chan_send(c, MSG_AGENT_OPENED, id, &b, -1);
-	buf_free(&b);
-	free(s);
+	chan_send_json(c, MSG_AGENT_OPENED, id, status, body);
 }
 
 static void agent_conn_drop(struct agent_scope *sc, struct bufferevent *bev)
@@ -161,12 +153,8 @@ static void agent_scope_free(struct agent_scope *sc)
 static struct agent_key *agent_load(const struct p_agent_open *m, struct cs_cred *meta, char *why, size_t wlen)
 {
 	struct credstore *cs = vault_creds_store();
-	size_t cap = CS_SECRET_MAX;
-	uint8_t *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
-		fatalx("mmap");
-	mlock(buf, cap);
-	madvise(buf, cap, MADV_DONTDUMP);
+	size_t cap = CS_SECRET_MAX, maplen;
+	uint8_t *buf = secmem_alloc(cap, &maplen);
 	size_t n = 0;
 	char reason[256] = "";
 	memset(meta, 0, sizeof *meta);
@@ -190,8 +178,7 @@ static struct agent_key *agent_load(const struct p_agent_open *m, struct cs_cred
 	} else {
 		snprintf(why, wlen, "the ssh credential for %s could not be opened", m->host);
 	}
-	explicit_bzero(buf, cap);
-	munmap(buf, cap);
+	secmem_free(buf, maplen);
 	vault_audit("vault_read", m->subject, m->client, k ? "allowed" : rc == CS_NO_MATCH ? "no_match" : "denied",
 		    k ? NULL : "credential_invalid",
 		    json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", *m->name ? m->name : meta->name, "vault_id", meta->id,
@@ -212,7 +199,7 @@ int vault_dispatch_agent_open(struct chan *c, uint32_t id, struct cursor *cur, i
 		close(fd);
 		char msg[600];
 		snprintf(msg, sizeof msg, "the credential store is locked: %s", vault_creds_locked());
-		agent_reply(c, id, 503, json_pack("{s:s,s:s}", "error", "internal", "message", msg));
+		agent_reply(c, id, 503, json_error_body("internal", msg));
 		return 0;
 	}
 	struct agent_scope *sc = NULL;
@@ -221,8 +208,7 @@ int vault_dispatch_agent_open(struct chan *c, uint32_t id, struct cursor *cur, i
 			sc = &scopes[i];
 	if (!sc) {
 		close(fd);
-		agent_reply(c, id, 503, json_pack("{s:s,s:s}", "error", "resource_exhausted", "message",
-						  "too many git runs hold an ssh agent now"));
+		agent_reply(c, id, 503, json_error_body("resource_exhausted", "too many git runs hold an ssh agent now"));
 		return 0;
 	}
 	struct cs_cred meta;
@@ -230,7 +216,7 @@ int vault_dispatch_agent_open(struct chan *c, uint32_t id, struct cursor *cur, i
 	struct agent_key *k = agent_load(&m, &meta, why, sizeof why);
 	if (!k) {
 		close(fd);
-		agent_reply(c, id, 403, json_pack("{s:s,s:s}", "error", "credential_invalid", "message", why));
+		agent_reply(c, id, 403, json_error_body("credential_invalid", why));
 		return 0;
 	}
 	memset(sc, 0, sizeof *sc);

@@ -11,8 +11,10 @@
 #include "vault.h"
 #include "common/b64.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 #include "ipc/proto.h"
+#include "ipc/proto_json.h"
 #include "workers/role.h"
 
 #include <jansson.h>
@@ -32,12 +34,8 @@ void vault_creds_init(struct credstore *cs, const char *locked_reason)
 {
 	creds = cs;
 	snprintf(creds_locked, sizeof creds_locked, "%s", locked_reason ? locked_reason : "");
-	scratch = mmap(NULL, SCRATCH_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (scratch == MAP_FAILED)
-		fatalx("mmap");
-	if (mlock(scratch, SCRATCH_LEN) < 0)
-		log_warn("mlock of the secret scratch failed: %s", strerror(errno));
-	madvise(scratch, SCRATCH_LEN, MADV_DONTDUMP);
+	size_t maplen;
+	scratch = secmem_alloc(SCRATCH_LEN, &maplen);
 }
 
 struct credstore *vault_creds_store(void) { return creds; }
@@ -66,22 +64,12 @@ void vault_audit(const char *event, const char *actor, const char *client, const
 
 static void reply(struct chan *c, uint32_t id, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!s)
-		fatal("json_dumps");
-	struct p_blob r = {(uint32_t)status, (const uint8_t *)s, strlen(s)};
-	struct buf b;
-	buf_init(&b);
-	p_blob_enc(&b, &r);
-	chan_send(c, MSG_VAULT_REPLY, id, &b, -1);
-	buf_free(&b);
-	free(s);
+	chan_send_json(c, MSG_VAULT_REPLY, id, status, body);
 }
 
 static void reply_error(struct chan *c, uint32_t id, int status, const char *code, const char *msg)
 {
-	reply(c, id, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
+	reply(c, id, status, json_error_body(code, msg));
 }
 
 static int cs_status(int rc)

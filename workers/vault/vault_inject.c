@@ -16,8 +16,10 @@
 #include "vault.h"
 #include "common/glob.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 #include "ipc/proto.h"
+#include "ipc/proto_json.h"
 #include "workers/packs/cdp.h"
 
 #include <curl/curl.h>
@@ -32,22 +34,12 @@
 
 static void inject_reply(struct chan *c, uint32_t id, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!s)
-		fatal("json_dumps");
-	struct p_blob r = {(uint32_t)status, (const uint8_t *)s, strlen(s)};
-	struct buf b;
-	buf_init(&b);
-	p_blob_enc(&b, &r);
-	chan_send(c, MSG_VAULT_INJECTED, id, &b, -1);
-	buf_free(&b);
-	free(s);
+	chan_send_json(c, MSG_VAULT_INJECTED, id, status, body);
 }
 
 static void inject_error(struct chan *c, uint32_t id, int status, const char *code, const char *msg)
 {
-	inject_reply(c, id, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
+	inject_reply(c, id, status, json_error_body(code, msg));
 }
 
 /* host and path of an http(s) URL, by libcurl's parser (pure: no I/O) */
@@ -91,21 +83,11 @@ static int inject_any_for(const char *type, const char *host, const char *path)
 	return any;
 }
 
-static uint8_t *inject_buf(void)
-{
-	uint8_t *b = mmap(NULL, CS_SECRET_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED)
-		fatalx("mmap");
-	mlock(b, CS_SECRET_MAX);
-	madvise(b, CS_SECRET_MAX, MADV_DONTDUMP);
-	return b;
-}
+static size_t inject_buf_len;
 
-static void inject_buf_free(uint8_t *b)
-{
-	explicit_bzero(b, CS_SECRET_MAX);
-	munmap(b, CS_SECRET_MAX);
-}
+static uint8_t *inject_buf(void) { return secmem_alloc(CS_SECRET_MAX, &inject_buf_len); }
+
+static void inject_buf_free(uint8_t *b) { secmem_free(b, inject_buf_len); }
 
 /* Wipe every string value in a JSON tree before it is freed. */
 static void inject_wipe(json_t *v)

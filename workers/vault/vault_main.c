@@ -11,6 +11,7 @@
 #endif
 #include "common/jwt.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 #include "ipc/proto.h"
 #include "supervisor/config.h"
@@ -75,12 +76,8 @@ static void vault_load_key(void)
 
 static void vault_load_login(void)
 {
-	vault_secret = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (vault_secret == MAP_FAILED)
-		fatalx("mmap");
-	if (mlock(vault_secret, 4096) < 0)
-		log_warn("mlock of the login secret failed: %s", strerror(errno));
-	madvise(vault_secret, 4096, MADV_DONTDUMP);
+	size_t maplen;
+	vault_secret = secmem_alloc(64, &maplen);
 	char *pw = env_or_file("HELMDECK_ADMIN_PASSWORD");
 	const char *user = env_default("HELMDECK_ADMIN_USERNAME", "admin");
 	if (!pw || !*pw) {

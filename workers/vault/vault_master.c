@@ -14,6 +14,7 @@
 #endif
 #include "vault.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -31,15 +32,9 @@ static char master_path[1200];   /* the key file, "" when the key came from the 
 static int master_from_env, master_in_vault_dir;
 static char master_id[17];
 
-static void master_page(void)
-{
-	master = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (master == MAP_FAILED)
-		fatalx("mmap");
-	if (mlock(master, 4096) < 0)
-		log_warn("mlock of the master key failed: %s", strerror(errno));
-	madvise(master, 4096, MADV_DONTDUMP);
-}
+static size_t master_len;
+
+static void master_page(void) { master = secmem_alloc(64, &master_len); }
 
 /* 64 hex digits (surrounding whitespace ignored) or exactly 32 raw bytes */
 static int parse_key(const char *text, size_t n, uint8_t out[32])
@@ -257,6 +252,6 @@ int vault_master_rekey(struct credstore *cs, char *msg, size_t mlen)
 
 void vault_master_wipe(void)
 {
-	if (master && master != MAP_FAILED)
-		explicit_bzero(master, 4096);
+	if (master)
+		explicit_bzero(master, master_len);
 }
