@@ -21,7 +21,7 @@ endif
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN)
 LIBS    := -levent -ljansson -lcrypto -lsqlite3 -lseccomp -lcap -lcurl
 
-COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c common/utf8.c common/glob.c common/secmem.c
+COMMON_SRC := common/log.c common/util.c common/b64.c common/jwt.c common/utf8.c common/glob.c common/secmem.c common/sqlutil.c
 IPC_SRC    := ipc/buf.c ipc/chan.c ipc/msg.c ipc/proto.c ipc/proto_json.c
 SUP_SRC    := supervisor/main.c supervisor/supervisor.c supervisor/pool.c supervisor/control.c \
 	supervisor/security.c supervisor/spawn.c supervisor/confine.c supervisor/cgroup.c \
@@ -58,7 +58,7 @@ t_guard_SRC            := workers/egress/guard.c common/glob.c common/util.c com
 t_scrub_SRC            := workers/egress/scrub.c workers/egress/placeholder.c common/b64.c common/util.c common/log.c
 t_gitremote_SRC        := supervisor/git_remote.c workers/egress/guard.c common/glob.c common/util.c common/log.c
 t_sshagent_SRC         := workers/vault/ssh_agent.c common/b64.c common/util.c common/log.c
-t_credstore_SRC        := workers/vault/credstore.c common/glob.c common/util.c common/log.c common/b64.c
+t_credstore_SRC        := workers/vault/credstore.c common/sqlutil.c common/glob.c common/util.c common/log.c common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c
 t_browser_SRC          := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/b64.c
@@ -69,7 +69,7 @@ t_exec_SRC             := workers/packs/pack_error.c workers/packs/exec_packs.c 
 t_jwt_SRC              := common/jwt.c common/b64.c common/util.c common/log.c
 t_jsonschema_SRC       := workers/packs/jsonschema.c
 t_jsonschema_suite_SRC := workers/packs/jsonschema.c
-t_auditdb_SRC          := workers/store/auditdb.c common/utf8.c common/util.c common/log.c
+t_auditdb_SRC          := workers/store/auditdb.c common/sqlutil.c common/utf8.c common/util.c common/log.c
 t_ipc_SRC              := $(IPC_SRC) common/log.c common/util.c
 t_sup_table_SRC        := $(filter-out supervisor/main.c,$(COMMON_SRC) $(IPC_SRC) $(SUP_SRC) $(ROLE_SRC))
 t_seccomp_policy_SRC   := supervisor/seccomp_policy.c common/log.c common/util.c

@@ -8,6 +8,7 @@
 #include "common/utf8.h"
 #include "common/util.h"
 #include "common/log.h"
+#include "common/sqlutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,33 +50,9 @@ static const uint8_t zero_hash[32];
 /* ------------------------------------------------------------------ */
 /* small sqlite helpers                                                */
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warn("auditdb: prepare failed: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-static int exec(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warn("auditdb: %s", err ? err : sqlite3_errmsg(db));
-		sqlite3_free(err);
-		return -1;
-	}
-	return 0;
-}
-
-static void rollback(sqlite3 *db)
-{
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-}
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql) { return sql_prep(db, "auditdb", sql); }
+static int exec(sqlite3 *db, const char *sql) { return sql_exec(db, "auditdb", sql); }
+static void rollback(sqlite3 *db) { sql_rollback(db); }
 
 /* 1 when column i is a BLOB of exactly n bytes (copied to out if non-NULL). */
 static int col_blob_n(sqlite3_stmt *st, int i, uint8_t *out, int n)

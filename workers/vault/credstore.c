@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "common/sqlutil.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -125,33 +127,9 @@ static void locked_free(void *p, size_t n)
 /* ------------------------------------------------------------------ */
 /* sqlite helpers                                                      */
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warn("credstore: prepare failed: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-static int exec(sqlite3 *db, const char *sql)
-{
-	char *e = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK) {
-		log_warn("credstore: %s", e ? e : sqlite3_errmsg(db));
-		sqlite3_free(e);
-		return -1;
-	}
-	return 0;
-}
-
-static void rollback(sqlite3 *db)
-{
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-}
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql) { return sql_prep(db, "credstore", sql); }
+static int exec(sqlite3 *db, const char *sql) { return sql_exec(db, "credstore", sql); }
+static void rollback(sqlite3 *db) { sql_rollback(db); }
 
 static int begin(sqlite3 *db) { return exec(db, "BEGIN IMMEDIATE"); }
 

@@ -1,0 +1,13 @@
+/* The three SQLite helpers the store and the vault both use; failures are
+ * logged with the caller's tag ("auditdb", "credstore"). */
+#ifndef HD_SQLUTIL_H
+#define HD_SQLUTIL_H
+
+#include <sqlite3.h>
+
+sqlite3_stmt *sql_prep(sqlite3 *db, const char *tag, const char *sql);
+int sql_exec(sqlite3 *db, const char *tag, const char *sql);
+/* Roll back an open transaction, if any. */
+void sql_rollback(sqlite3 *db);
+
+#endif
