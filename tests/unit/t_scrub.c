@@ -4,6 +4,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "common/b64.h"
 #include "workers/egress/placeholder.h"
 #include "workers/egress/scrub.h"
 #include "tap.h"
@@ -186,5 +187,35 @@ int main(void)
 {
 	test_scrub();
 	test_placeholders();
+		/* base64 inside a larger encoded text, at each alignment */
+	{
+		const char *sec = "sk-live-0123456789abcdef";
+		const char *pre[] = {"", "u:", "ab:", "user:"};
+		for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+			char plain[128], enc[256], body[300];
+			snprintf(plain, sizeof plain, "%s%s;tail", pre[i], sec);
+			b64_encode((const uint8_t *)plain, strlen(plain), enc, 0);
+			snprintf(body, sizeof body, "Authorization: Basic %s\r\n", enc);
+			size_t ol;
+			unsigned marks = 0;
+			uint8_t *o = scrub_secret((const uint8_t *)body, strlen(body), (const uint8_t *)sec, strlen(sec), &ol, &marks);
+			/* the encoded text is broken where the secret was; the rest stays */
+			ok(marks >= 1 && strstr((char *)o, SCRUB_MARK) && !strstr((char *)o, enc) &&
+				   !strncmp((char *)o, "Authorization: Basic ", 21),
+			   "embedded base64 at offset %zu (mod 3: %zu) is scrubbed", strlen(pre[i]), strlen(pre[i]) % 3);
+			free(o);
+		}
+		size_t ol;
+		unsigned marks = 0;
+		const char *other = "Authorization: Basic dXNlcjpub3QtdGhlLXNlY3JldA==\r\n";
+		uint8_t *o = scrub_secret((const uint8_t *)other, strlen(other), (const uint8_t *)sec, strlen(sec), &ol, &marks);
+		ok(marks == 0 && !strcmp((char *)o, other), "other base64 text is left alone");
+		free(o);
+		marks = 0;
+		const char *tiny = "QUJDREVG";
+		o = scrub_secret((const uint8_t *)tiny, strlen(tiny), (const uint8_t *)"BCD", 3, &ol, &marks);
+		ok(marks == 0, "a 3-byte secret is not hunted inside base64 (too many false matches)");
+		free(o);
+	}
 	return done_testing();
 }

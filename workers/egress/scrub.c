@@ -14,7 +14,7 @@
 #define M_COV 1u
 #define M_JOIN 2u
 
-#define NFORMS 15
+#define NFORMS 21
 
 struct form {
 	uint8_t *p;
@@ -73,6 +73,31 @@ static void b64_form(const uint8_t *s, size_t n, int url, int padded, struct for
 	if (url && padded)
 		while (f->n % 4)
 			f->p[f->n++] = '=';
+}
+
+/* The secret inside a larger base64 text (a Basic-auth "user:secret", a
+ * JSON blob): it starts at some byte offset k (mod 3) of the decoded
+ * stream, so only the characters made of its bits alone are the same
+ * whatever surrounds it. Encode k placeholder bytes + the secret and keep
+ * exactly those characters. Shorter than 8 characters (6 bytes) matches
+ * too much to be worth it: f->n is then 0. */
+static void b64_core_form(const uint8_t *s, size_t n, int url, unsigned k, struct form *f)
+{
+	uint8_t *buf = xmalloc(n + 3);
+	memset(buf, 0, k);
+	memcpy(buf + k, s, n);
+	size_t el = b64_encoded_len(n + k, url);
+	char *enc = xmalloc(el + 1);
+	b64_encode(buf, n + k, enc, url);
+	size_t first = (8 * k + 5) / 6, last = 8 * (k + n) / 6;  /* [first, last) */
+	f->cap = el + 1;
+	f->p = xmalloc(f->cap);
+	f->n = last > first && last - first >= 8 ? last - first : 0;
+	memcpy(f->p, enc + first, f->n);
+	explicit_bzero(buf, n + 3);
+	explicit_bzero(enc, el + 1);
+	free(buf);
+	free(enc);
 }
 
 static void hex_form(const uint8_t *s, size_t n, int upper, struct form *f)
@@ -148,6 +173,9 @@ uint8_t *scrub_secret(const uint8_t *in, size_t len, const uint8_t *secret, size
 	for (int url = 0; url <= 1; url++)
 		for (int padded = 1; padded >= 0; padded--)
 			b64_form(secret, slen, url, padded, &forms[nf++]);
+	for (int url = 0; url <= 1; url++)
+		for (unsigned k = 0; k < 3; k++)
+			b64_core_form(secret, slen, url, k, &forms[nf++]);
 	hex_form(secret, slen, 0, &forms[nf++]);
 	hex_form(secret, slen, 1, &forms[nf++]);
 
@@ -158,7 +186,7 @@ uint8_t *scrub_secret(const uint8_t *in, size_t len, const uint8_t *secret, size
 	size_t *fail = xcalloc(maxm, sizeof *fail);
 	uint8_t *mask = xcalloc(len, 1);
 	for (size_t i = 0; i < nf; i++) {
-		int dup = forms[i].n > len;
+		int dup = forms[i].n > len || forms[i].n == 0;
 		for (size_t j = 0; !dup && j < i; j++)
 			dup = forms[j].n == forms[i].n && !memcmp(forms[j].p, forms[i].p, forms[i].n);
 		if (!dup)
