@@ -153,6 +153,22 @@ is "$sum2" "$sum1" "vault.db is byte-for-byte unchanged"
 hd_start HELMDECK_EGRESS_ALLOWLIST=127.0.0.2/32
 is "$(api GET /api/v1/vault/credentials | jq -r '.credentials[0].fingerprint')" "$fp2" "with the right key every record is back"
 
+# a rekey interrupted after its commit (records sealed with the new key,
+# the file not yet renamed) is finished at the next start
+hd_stop_keep
+mv "$KEYFILE" "$KEYFILE.new"
+printf '%s\n' "$OLDKEY" >"$KEYFILE"
+hd_start HELMDECK_EGRESS_ALLOWLIST=127.0.0.2/32
+is "$(api GET /api/v1/vault/credentials | jq -r '.credentials[0].fingerprint')" "$fp2" "an interrupted rekey is finished at start"
+is "$(cat "$KEYFILE")" "$NEWKEY" "the new key is in place"
+[ ! -e "$KEYFILE.new" ] && grep -q "finished an interrupted vault rekey" "$HD_TMP/daemon.log"; ok $? "and the log says so"
+# one interrupted before its commit leaves the old key in force
+hd_stop_keep
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEYFILE.new"
+hd_start HELMDECK_EGRESS_ALLOWLIST=127.0.0.2/32
+is "$(api GET /api/v1/vault/credentials | jq -r '.credentials[0].fingerprint')" "$fp2" "a rekey that never committed changes nothing"
+[ ! -e "$KEYFILE.new" ] && [ "$(cat "$KEYFILE")" = "$NEWKEY" ]; ok $? "its stray key file is removed"
+
 # delete: gone, and its usage log stays
 api DELETE /api/v1/vault/credentials/$ID >/dev/null
 is "$(status)" 200 "delete"
