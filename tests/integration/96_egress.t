@@ -155,6 +155,23 @@ out=$(pack http.fetch "{\"url\":\"http://127.0.0.2:$AP/echo\",\"headers\":{\"X-A
 is "$(printf '%s' "$out" | jq -r .error)" invalid_input "CR/LF in a header value is refused"
 ! grep -q 'X-Injected' "$W/api.log"; ok $? "and nothing was injected"
 
+# IPv6 end to end: an allowlisted ::1 is fetched, pinned to that address
+if ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
+	perl "$H/apisrv.pl" '[::1]:0' "$W/api6.log" >"$W/aport6" 2>/dev/null &
+	A6=$!
+	for i in $(seq 1 50); do [ -s "$W/aport6" ] && break; sleep 0.1; done
+	hd_stop
+	hd_start "HELMDECK_EGRESS_ALLOWLIST=127.0.0.2/32,::1/128" HELMDECK_EGRESS_RESOLVER=127.0.0.1:$DP
+	out=$(pack http.fetch "{\"url\":\"http://[::1]:$(cat "$W/aport6")/echo\"}")
+	is "$(printf '%s' "$out" | jq -r '.output.status, (.output.body | fromjson | .method)' | tr '\n' ' ')" "200 GET " \
+		"an allowlisted IPv6 target is fetched"
+	refused "http://[::ffff:127.0.0.1]:$(cat "$W/aport6")/" "127.0.0.0/8"
+	kill $A6 2>/dev/null
+else
+	skip "no IPv6 loopback on this machine"
+	skip "no IPv6 loopback on this machine"
+fi
+
 # https against a loopback server with a test CA
 if command -v openssl >/dev/null && [ -x "$H/mkca.sh" ]; then
 	"$H/mkca.sh" "$W/ca"
