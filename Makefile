@@ -58,7 +58,7 @@ t_guard_SRC            := workers/egress/guard.c common/glob.c common/util.c com
 t_scrub_SRC            := workers/egress/scrub.c workers/egress/placeholder.c common/b64.c common/util.c common/log.c
 t_gitremote_SRC        := supervisor/git_remote.c workers/egress/guard.c common/glob.c common/util.c common/log.c
 t_sshagent_SRC         := workers/vault/ssh_agent.c common/b64.c common/util.c common/log.c
-t_credstore_SRC        := workers/vault/credstore.c common/sqlutil.c common/glob.c common/util.c common/log.c common/b64.c
+t_credstore_SRC        := workers/vault/credstore.c common/sqlutil.c common/secmem.c common/glob.c common/util.c common/log.c common/b64.c
 t_utf8_SRC             := common/utf8.c common/util.c common/log.c
 t_browser_SRC          := workers/packs/pack_error.c workers/packs/browser_packs.c workers/packs/cdp.c workers/packs/artifact.c workers/packs/jsonschema.c \
 	supervisor/seccomp_policy.c supervisor/landlock.c common/util.c common/log.c common/b64.c

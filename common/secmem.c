@@ -16,8 +16,9 @@ void *secmem_alloc(size_t n, size_t *maplen)
 	void *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		fatalx("mmap");
-	if (mlock(p, *maplen) < 0)
-		log_debug("mlock of %zu bytes for a secret failed: %s", *maplen, strerror(errno));
+	static int warned;
+	if (mlock(p, *maplen) < 0 && !warned++)
+		log_warn("mlock failed (%s): secrets may reach swap", strerror(errno));
 	madvise(p, *maplen, MADV_DONTDUMP);
 	return p;
 }

@@ -30,3 +30,18 @@ void sql_rollback(sqlite3 *db)
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
+
+json_t *sql_col_json_text(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return json_null();
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	if (!s)
+		return json_null();
+	json_t *v = json_stringn(s, (size_t)sqlite3_column_bytes(st, i));
+	if (!v)
+		v = json_string("[invalid utf-8]");
+	if (!v)
+		fatal("sqlite: out of memory (json)");
+	return v;
+}

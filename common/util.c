@@ -275,3 +275,13 @@ int ct_memcmp(const void *a, const void *b, size_t n)
 		d |= x[i] ^ y[i];
 	return d != 0;
 }
+
+void set_msg(char *buf, size_t n, const char *fmt, ...)
+{
+	if (!buf || !n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}

@@ -34,6 +34,8 @@ int64_t parse_duration_ms(const char *s);
 char *env_or_file(const char *name);
 const char *env_default(const char *name, const char *def);
 
+/* Format into an optional message buffer (NULL or size 0: nothing). */
+void set_msg(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Constant-time memory compare: 0 when equal. */
 int ct_memcmp(const void *a, const void *b, size_t n);
 

@@ -380,16 +380,6 @@ static const struct guard_entry *allow_cidr(const struct guard_list *l, int v6, 
 	return NULL;
 }
 
-static void put_reason(char *reason, size_t rlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void put_reason(char *reason, size_t rlen, const char *fmt, ...)
-{
-	if (!reason || !rlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, rlen, fmt, ap);
-	va_end(ap);
-}
 
 int guard_check_addr(const struct guard_list *allow, const char *host, const struct sockaddr *sa, char *reason,
 		     size_t rlen)
@@ -400,7 +390,7 @@ int guard_check_addr(const struct guard_list *allow, const char *host, const str
 	char as[INET6_ADDRSTRLEN], v4s[INET_ADDRSTRLEN], what[256];
 
 	if (!sa) {
-		put_reason(reason, rlen, "no address");
+		set_msg(reason, rlen, "no address");
 		return 1;
 	}
 	if (sa->sa_family == AF_INET) {
@@ -414,7 +404,7 @@ int guard_check_addr(const struct guard_list *allow, const char *host, const str
 		memcpy(a, &sin6.sin6_addr, 16);
 		v6 = 1;
 	} else {
-		put_reason(reason, rlen, "address family %d is not IPv4 or IPv6", (int)sa->sa_family);
+		set_msg(reason, rlen, "address family %d is not IPv4 or IPv6", (int)sa->sa_family);
 		return 1;
 	}
 	ntop(v6, a, as, sizeof as);
@@ -435,33 +425,33 @@ int guard_check_addr(const struct guard_list *allow, const char *host, const str
 	/* allowlist first: operators list internal services on purpose */
 	for (size_t i = 0; host && allow && i < allow->n; i++) {
 		if (allow->e[i].is_host && glob_host_match(allow->e[i].text, host)) {
-			put_reason(reason, rlen, "host %s allowed by allowlist entry %s", host, allow->e[i].text);
+			set_msg(reason, rlen, "host %s allowed by allowlist entry %s", host, allow->e[i].text);
 			return 0;
 		}
 	}
 	const struct guard_entry *ae = allow_cidr(allow, v6, a);
 	if (ae) {
-		put_reason(reason, rlen, "%s allowed by allowlist entry %s", as, ae->text);
+		set_msg(reason, rlen, "%s allowed by allowlist entry %s", as, ae->text);
 		return 0;
 	}
 	if (have_v4 && (ae = allow_cidr(allow, 0, v4))) {
-		put_reason(reason, rlen, "%s (embedding %s) allowed by allowlist entry %s", as, v4s, ae->text);
+		set_msg(reason, rlen, "%s (embedding %s) allowed by allowlist entry %s", as, v4s, ae->text);
 		return 0;
 	}
 
 	const struct range *r = v6 ? find_range(block_v6, NELEM(block_v6), a) : find_range(block_v4, NELEM(block_v4), a);
 	if (r) {
 		describe(v6, r, a, what, sizeof what);
-		put_reason(reason, rlen, "%s is in %s", as, what);
+		set_msg(reason, rlen, "%s is in %s", as, what);
 		return 1;
 	}
 	if (have_v4 && (r = find_range(block_v4, NELEM(block_v4), v4))) {
 		describe(0, r, v4, what, sizeof what);
-		put_reason(reason, rlen, "%s embeds %s (%s %s), which is in %s", as, v4s, emb->r.label, emb->cidr,
+		set_msg(reason, rlen, "%s embeds %s (%s %s), which is in %s", as, v4s, emb->r.label, emb->cidr,
 			   what);
 		return 1;
 	}
-	put_reason(reason, rlen, "public address");
+	set_msg(reason, rlen, "public address");
 	return 0;
 }
 

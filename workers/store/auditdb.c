@@ -835,16 +835,7 @@ fail:
 /* ------------------------------------------------------------------ */
 /* query                                                               */
 
-static json_t *col_json_text(sqlite3_stmt *st, int i)
-{
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	const char *s = (const char *)sqlite3_column_text(st, i);
-	if (!s)
-		return json_null();
-	json_t *v = json_stringn(s, (size_t)sqlite3_column_bytes(st, i));
-	return v ? v : jchk(json_string("[invalid utf-8]"));
-}
+static json_t *col_json_text(sqlite3_stmt *st, int i) { return sql_col_json_text(st, i); }
 
 static json_t *col_json_int(sqlite3_stmt *st, int i)
 {

@@ -7,6 +7,7 @@
 #include "workers/vault/credstore.h"
 #include "common/glob.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,21 +53,12 @@ struct secrets {       /* on a locked page that core dumps leave out */
 
 struct credstore {
 	sqlite3 *db;
-	struct secrets *sec;
+	struct secrets *sec;   /* locked page (common/secmem.c) */
+	size_t sec_len;
 };
 
 static const char *const cred_types[] = { "login", "cookie", "api_key", "oauth", "ssh" };
 
-__attribute__((format(printf, 3, 4)))
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static json_t *jchk(json_t *v)
 {
@@ -93,35 +84,6 @@ static json_t *jstrn(const char *s, size_t n)
 {
 	json_t *v = json_stringn(s, n);
 	return v ? v : jchk(json_string("[invalid utf-8]"));
-}
-
-/* ------------------------------------------------------------------ */
-/* locked memory                                                       */
-
-static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
-
-/* Zeroed, mlocked, not in core dumps.  NULL when mmap fails. */
-static void *locked_alloc(size_t n)
-{
-	static int warned;
-	n = page_round(n);
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mlock(p, n) < 0 && !warned++)
-		log_warn("credstore: mlock failed (%s); secrets may reach swap", strerror(errno));
-	madvise(p, n, MADV_DONTDUMP);
-	return p;
-}
-
-static void locked_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	n = page_round(n);
-	explicit_bzero(p, n);
-	munlock(p, n);
-	munmap(p, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -178,16 +140,7 @@ static int col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
 	return 0;
 }
 
-static json_t *col_json_text(sqlite3_stmt *st, int i)
-{
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	const char *s = (const char *)sqlite3_column_text(st, i);
-	if (!s)
-		return json_null();
-	json_t *v = json_stringn(s, (size_t)sqlite3_column_bytes(st, i));
-	return v ? v : jchk(json_string("[invalid utf-8]"));
-}
+static json_t *col_json_text(sqlite3_stmt *st, int i) { return sql_col_json_text(st, i); }
 
 /* Flush the WAL into the file and truncate it, so superseded ciphertext
  * does not linger in old frames (secure_delete zeroes freed cells). */
@@ -340,12 +293,12 @@ static int check_name(const char *s, char *err, size_t errlen)
 {
 	size_t n = strlen(s);
 	if (n < 1 || n > 128) {
-		seterr(err, errlen, "name: must be 1 to 128 characters");
+		set_msg(err, errlen, "name: must be 1 to 128 characters");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!is_alnum((unsigned char)s[i]) && !strchr("_.-", s[i])) {
-			seterr(err, errlen, "name: only letters, digits, '_', '.' and '-' are allowed");
+			set_msg(err, errlen, "name: only letters, digits, '_', '.' and '-' are allowed");
 			return -1;
 		}
 	return 0;
@@ -356,13 +309,13 @@ static int norm_host_pattern(const char *s, char *out, char *err, size_t errlen)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n < 1 || n > 253) {
-		seterr(err, errlen, "host_pattern: must be 1 to 253 characters");
+		set_msg(err, errlen, "host_pattern: must be 1 to 253 characters");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (!is_alnum(c) && !strchr(".*_-", c)) {
-			seterr(err, errlen, "host_pattern: only letters, digits, '.', '*', '_' and '-' are allowed");
+			set_msg(err, errlen, "host_pattern: only letters, digits, '.', '*', '_' and '-' are allowed");
 			return -1;
 		}
 		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -378,16 +331,16 @@ static int norm_path_pattern(const char *s, char *out, char *err, size_t errlen)
 		s = "/";
 	size_t n = strlen(s);
 	if (s[0] != '/') {
-		seterr(err, errlen, "path_pattern: must start with '/'");
+		set_msg(err, errlen, "path_pattern: must start with '/'");
 		return -1;
 	}
 	if (n > 511) {
-		seterr(err, errlen, "path_pattern: must be at most 511 characters");
+		set_msg(err, errlen, "path_pattern: must be at most 511 characters");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) {
-			seterr(err, errlen, "path_pattern: spaces, control and non-ASCII characters are not allowed");
+			set_msg(err, errlen, "path_pattern: spaces, control and non-ASCII characters are not allowed");
 			return -1;
 		}
 	memcpy(out, s, n + 1);
@@ -403,24 +356,24 @@ static int norm_metadata(const char *s, char *out, char *err, size_t errlen)
 	}
 	size_t n = strlen(s);
 	if (n > CS_METADATA_MAX) {
-		seterr(err, errlen, "metadata_json: must be at most %d bytes", CS_METADATA_MAX);
+		set_msg(err, errlen, "metadata_json: must be at most %d bytes", CS_METADATA_MAX);
 		return -1;
 	}
 	json_error_t je;
 	json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
 	if (!v) {
-		seterr(err, errlen, "metadata_json: not valid JSON (line %d, column %d)", je.line, je.column);
+		set_msg(err, errlen, "metadata_json: not valid JSON (line %d, column %d)", je.line, je.column);
 		return -1;
 	}
 	if (!json_is_object(v)) {
 		json_decref(v);
-		seterr(err, errlen, "metadata_json: must be a JSON object");
+		set_msg(err, errlen, "metadata_json: must be a JSON object");
 		return -1;
 	}
 	size_t m = json_dumpb(v, out, CS_METADATA_MAX, JSON_COMPACT);
 	json_decref(v);
 	if (m == 0 || m > CS_METADATA_MAX) {
-		seterr(err, errlen, "metadata_json: must be at most %d bytes once serialized", CS_METADATA_MAX);
+		set_msg(err, errlen, "metadata_json: must be at most %d bytes once serialized", CS_METADATA_MAX);
 		return -1;
 	}
 	out[m] = '\0';
@@ -438,7 +391,7 @@ static int check_actor(const char *s, int is_client, char *out, char *err, size_
 	if (is_client && !strcmp(s, "*"))
 		n = 0;
 	if ((!is_client && n < 1) || n > 128) {
-		seterr(err, errlen, "%s: must be %s to 128 characters", what, is_client ? "0" : "1");
+		set_msg(err, errlen, "%s: must be %s to 128 characters", what, is_client ? "0" : "1");
 		return -1;
 	}
 	if (!is_client && !strcmp(s, "*")) {
@@ -448,11 +401,11 @@ static int check_actor(const char *s, int is_client, char *out, char *err, size_
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '*') {
-			seterr(err, errlen, "%s: '*' is only allowed on its own (any %s)", what, what);
+			set_msg(err, errlen, "%s: '*' is only allowed on its own (any %s)", what, what);
 			return -1;
 		}
 		if (!is_alnum(c) && !strchr("_.@:-", c)) {
-			seterr(err, errlen, "%s: only letters, digits, '_', '.', '@', ':', '-' and '*' are allowed", what);
+			set_msg(err, errlen, "%s: only letters, digits, '_', '.', '@', ':', '-' and '*' are allowed", what);
 			return -1;
 		}
 	}
@@ -813,16 +766,16 @@ static int js_cookie(const uint8_t *p, size_t n)
 static int check_secret(const char *type, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	if (!p || n < 1 || n > CS_SECRET_MAX) {
-		seterr(err, errlen, "secret: must be 1 to %d bytes", CS_SECRET_MAX);
+		set_msg(err, errlen, "secret: must be 1 to %d bytes", CS_SECRET_MAX);
 		return -1;
 	}
 	if (!strcmp(type, "login") && js_login(p, n)) {
-		seterr(err, errlen, "secret: a login must be a JSON object with string \"username\" and "
+		set_msg(err, errlen, "secret: a login must be a JSON object with string \"username\" and "
 				    "\"password\" members");
 		return -1;
 	}
 	if (!strcmp(type, "cookie") && js_cookie(p, n)) {
-		seterr(err, errlen, "secret: a cookie must be a JSON object, or a non-empty array of "
+		set_msg(err, errlen, "secret: a cookie must be a JSON object, or a non-empty array of "
 				    "objects, each with string \"name\" and \"value\" members");
 		return -1;
 	}
@@ -830,7 +783,7 @@ static int check_secret(const char *type, const uint8_t *p, size_t n, char *err,
 		static const char head[] = "-----BEGIN ", tail[] = "PRIVATE KEY-----";
 		if (n < sizeof head - 1 || memcmp(p, head, sizeof head - 1) ||
 		    !memmem(p, n, tail, sizeof tail - 1) || memchr(p, 0, n)) {
-			seterr(err, errlen, "secret: an ssh key must be a PEM private key "
+			set_msg(err, errlen, "secret: an ssh key must be a PEM private key "
 					    "(\"-----BEGIN ... PRIVATE KEY-----\")");
 			return -1;
 		}
@@ -863,7 +816,7 @@ static sqlite3 *db_open(const char *path, int flags, char *err, size_t errlen)
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
-		seterr(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		set_msg(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -882,7 +835,7 @@ static int check_key(sqlite3 *db, const char *path, const uint8_t key[32], uint8
 {
 	sqlite3_stmt *st = prep(db, "SELECT count(*) FROM sqlite_master");
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
-		seterr(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
+		set_msg(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
 		sqlite3_finalize(st);
 		return CS_ERR;
 	}
@@ -896,7 +849,7 @@ static int check_key(sqlite3 *db, const char *path, const uint8_t key[32], uint8
 	int tables = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
 	if (tables != 4) {
-		seterr(err, errlen, "%s is not a helmdeck vault, or is damaged (tables missing)", path);
+		set_msg(err, errlen, "%s is not a helmdeck vault, or is damaged (tables missing)", path);
 		return CS_ERR;
 	}
 	uint8_t check[SEALED32_LEN], salt[SEALED32_LEN];
@@ -904,7 +857,7 @@ static int check_key(sqlite3 *db, const char *path, const uint8_t key[32], uint8
 	int64_t schema = -1;
 	st = prep(db, "SELECT k, v FROM meta WHERE k IN ('check', 'fp_salt', 'schema')");
 	if (!st) {
-		seterr(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
+		set_msg(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
 		return CS_ERR;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -920,16 +873,16 @@ static int check_key(sqlite3 *db, const char *path, const uint8_t key[32], uint8
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		seterr(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
+		set_msg(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
 		return CS_ERR;
 	}
 	if (!have_check || !have_salt || schema < 0) {
-		seterr(err, errlen, "%s is damaged: its %s record is missing or malformed", path,
+		set_msg(err, errlen, "%s is damaged: its %s record is missing or malformed", path,
 		       !have_check ? "check" : !have_salt ? "fp_salt" : "schema");
 		return CS_ERR;
 	}
 	if (schema != SCHEMA_VERSION) {
-		seterr(err, errlen, "%s has schema version %" PRId64 "; this build supports %d",
+		set_msg(err, errlen, "%s has schema version %" PRId64 "; this build supports %d",
 		       path, schema, SCHEMA_VERSION);
 		return CS_ERR;
 	}
@@ -938,12 +891,12 @@ static int check_key(sqlite3 *db, const char *path, const uint8_t key[32], uint8
 	if (open32(key, AAD_CHECK, check, plain) || ct_memcmp(plain, zero, 32)) {
 		char kid[17];
 		cs_key_id(key, kid);
-		seterr(err, errlen, "the master key does not open %s (key id %s); nothing was changed",
+		set_msg(err, errlen, "the master key does not open %s (key id %s); nothing was changed",
 		       path, kid);
 		return CS_WRONG_KEY;
 	}
 	if (open32(key, AAD_FPKEY, salt, fpkey)) {
-		seterr(err, errlen, "%s is damaged: its fp_salt record does not decrypt", path);
+		set_msg(err, errlen, "%s is damaged: its fp_salt record does not decrypt", path);
 		return CS_ERR;
 	}
 	return CS_OK;
@@ -957,7 +910,7 @@ static int init_db(sqlite3 *db, const char *path, const uint8_t key[32], uint8_t
 	uint8_t check[SEALED32_LEN], salt[SEALED32_LEN];
 	if (RAND_bytes(fpkey, 32) != 1 || seal32(key, AAD_CHECK, zero, check) ||
 	    seal32(key, AAD_FPKEY, fpkey, salt)) {
-		seterr(err, errlen, "cannot initialise %s: random or cipher failure", path);
+		set_msg(err, errlen, "cannot initialise %s: random or cipher failure", path);
 		return CS_ERR;
 	}
 	if (begin(db))
@@ -967,7 +920,7 @@ static int init_db(sqlite3 *db, const char *path, const uint8_t key[32], uint8_t
 	sqlite3_finalize(st);
 	if (objects != 0) {
 		rollback(db);
-		seterr(err, errlen, "%s changed while it was being opened; try again", path);
+		set_msg(err, errlen, "%s changed while it was being opened; try again", path);
 		return CS_ERR;
 	}
 	if (exec(db, schema_sql))
@@ -991,7 +944,7 @@ static int init_db(sqlite3 *db, const char *path, const uint8_t key[32], uint8_t
 		goto dberr;
 	return CS_OK;
 dberr:
-	seterr(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
+	set_msg(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
 	rollback(db);
 	return CS_ERR;
 }
@@ -1005,7 +958,7 @@ static int set_pragmas(sqlite3 *db, const char *path, char *err, size_t errlen)
 	/* secure_delete: freed cells (old ciphertext) are zeroed, not left behind */
 	if (!wal || exec(db, "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=OFF;"
 			     " PRAGMA temp_store=MEMORY; PRAGMA trusted_schema=OFF;")) {
-		seterr(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(db));
+		set_msg(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(db));
 		return CS_ERR;
 	}
 	return CS_OK;
@@ -1013,11 +966,11 @@ static int set_pragmas(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 int cs_open(const char *path, const uint8_t key[32], struct credstore **out, char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (out)
 		*out = NULL;
 	if (!path || !*path || !key || !out) {
-		seterr(err, errlen, "cs_open: path, key and out are required");
+		set_msg(err, errlen, "cs_open: path, key and out are required");
 		return CS_INVALID;
 	}
 	int memdb = !strcmp(path, ":memory:");
@@ -1026,14 +979,14 @@ int cs_open(const char *path, const uint8_t key[32], struct credstore **out, cha
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		struct stat sb;
 		if (fd < 0 || fstat(fd, &sb) < 0) {
-			seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			set_msg(err, errlen, "cannot open %s: %s", path, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return CS_ERR;
 		}
 		close(fd);
 		if (!S_ISREG(sb.st_mode)) {
-			seterr(err, errlen, "%s is not a regular file", path);
+			set_msg(err, errlen, "%s is not a regular file", path);
 			return CS_ERR;
 		}
 		if (sb.st_mode & 077)
@@ -1041,12 +994,7 @@ int cs_open(const char *path, const uint8_t key[32], struct credstore **out, cha
 				 (unsigned)(sb.st_mode & 0777));
 	}
 	struct credstore *cs = xcalloc(1, sizeof *cs);
-	cs->sec = locked_alloc(sizeof *cs->sec);
-	if (!cs->sec) {
-		seterr(err, errlen, "cannot allocate locked memory for the key");
-		free(cs);
-		return CS_ERR;
-	}
+	cs->sec = secmem_alloc(sizeof *cs->sec, &cs->sec_len);
 	int v = 1;
 	if (!memdb) {
 		/* judge the key on a read-only connection first: a wrong key then
@@ -1089,7 +1037,7 @@ void cs_close(struct credstore *cs)
 	if (!cs)
 		return;
 	sqlite3_close(cs->db);
-	locked_free(cs->sec, sizeof *cs->sec);
+	secmem_free(cs->sec, cs->sec_len);
 	free(cs);
 }
 
@@ -1211,11 +1159,11 @@ static int seal_secret(struct credstore *cs, const char *id, const char *name, c
 int cs_create(struct credstore *cs, const struct cs_cred *in, const uint8_t *plain, size_t plen,
 	      struct cs_cred *out, char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (out)
 		memset(out, 0, sizeof *out);
 	if (!cs || !in) {
-		seterr(err, errlen, "cs_create: no store or no input");
+		set_msg(err, errlen, "cs_create: no store or no input");
 		return CS_INVALID;
 	}
 	static const struct { size_t off, cap; const char *what; } fields[] = {
@@ -1227,14 +1175,14 @@ int cs_create(struct credstore *cs, const struct cs_cred *in, const uint8_t *pla
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
 		if (!terminated((const char *)in + fields[i].off, fields[i].cap)) {
-			seterr(err, errlen, "%s: too long", fields[i].what);
+			set_msg(err, errlen, "%s: too long", fields[i].what);
 			return CS_INVALID;
 		}
 	char host[256], path[512], meta[CS_METADATA_MAX + 1];
 	if (check_name(in->name, err, errlen))
 		return CS_INVALID;
 	if (!valid_type(in->type)) {
-		seterr(err, errlen, "type: must be one of login, cookie, api_key, oauth, ssh");
+		set_msg(err, errlen, "type: must be one of login, cookie, api_key, oauth, ssh");
 		return CS_INVALID;
 	}
 	if (norm_host_pattern(in->host_pattern, host, err, errlen) ||
@@ -1249,7 +1197,7 @@ int cs_create(struct credstore *cs, const struct cs_cred *in, const uint8_t *pla
 	int ret = CS_ERR;
 	sqlite3_stmt *st = NULL;
 	if (new_id(id) || seal_secret(cs, id, in->name, plain, plen, nonce, ct, fp)) {
-		seterr(err, errlen, "random or cipher failure");
+		set_msg(err, errlen, "random or cipher failure");
 		goto out;
 	}
 	if (begin(cs->db))
@@ -1262,7 +1210,7 @@ int cs_create(struct credstore *cs, const struct cs_cred *in, const uint8_t *pla
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc == SQLITE_ROW) {
-		seterr(err, errlen, "name: a credential named %s already exists", in->name);
+		set_msg(err, errlen, "name: a credential named %s already exists", in->name);
 		ret = CS_EXISTS;
 		goto out;
 	}
@@ -1292,7 +1240,7 @@ int cs_create(struct credstore *cs, const struct cs_cred *in, const uint8_t *pla
 	ret = out ? cs_get(cs, id, out) : CS_OK;
 	goto out;
 dberr:
-	seterr(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
+	set_msg(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
 out:
 	sqlite3_finalize(st);
 	if (ret != CS_OK)
@@ -1305,7 +1253,7 @@ int cs_update(struct credstore *cs, const char *id, const char *host_pattern, co
 	      const char *metadata_json, const uint8_t *plain, size_t plen, struct cs_cred *out,
 	      char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (out)
 		memset(out, 0, sizeof *out);
 	if (!cs)
@@ -1329,7 +1277,7 @@ int cs_update(struct credstore *cs, const char *id, const char *host_pattern, co
 		goto dberr;
 	if ((ret = row_get(cs, 0, id, &r, 0)) != CS_OK) {
 		if (ret == CS_ERR)
-			seterr(err, errlen, "the stored record is damaged or unreadable");
+			set_msg(err, errlen, "the stored record is damaged or unreadable");
 		goto out;
 	}
 	if (plain) {
@@ -1339,7 +1287,7 @@ int cs_update(struct credstore *cs, const char *id, const char *host_pattern, co
 		}
 		ct = xmalloc(plen + TAG_LEN);
 		if (seal_secret(cs, r.c.id, r.c.name, plain, plen, nonce, ct, fp)) {
-			seterr(err, errlen, "random or cipher failure");
+			set_msg(err, errlen, "random or cipher failure");
 			ret = CS_ERR;
 			goto out;
 		}
@@ -1372,7 +1320,7 @@ int cs_update(struct credstore *cs, const char *id, const char *host_pattern, co
 	goto out;
 dberr:
 	ret = CS_ERR;
-	seterr(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
+	set_msg(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
 out:
 	rollback(cs->db);
 	free(ct);
@@ -1517,7 +1465,7 @@ static int cred_exists(struct credstore *cs, const char *id)
 int cs_grant(struct credstore *cs, const char *id, const char *subject, const char *client,
 	     char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (!cs)
 		return CS_INVALID;
 	char subj[129], cli[129];
@@ -1529,7 +1477,7 @@ int cs_grant(struct credstore *cs, const char *id, const char *subject, const ch
 	if (e <= 0) {
 		rollback(cs->db);
 		if (e == 0)
-			seterr(err, errlen, "no credential %s", valid_id(id) ? id : "with that id");
+			set_msg(err, errlen, "no credential %s", valid_id(id) ? id : "with that id");
 		return e == 0 ? CS_NOT_FOUND : CS_ERR;
 	}
 	sqlite3_stmt *st = prep(cs->db, "INSERT OR IGNORE INTO credential_acl (credential_id,"
@@ -1543,7 +1491,7 @@ int cs_grant(struct credstore *cs, const char *id, const char *subject, const ch
 	sqlite3_bind_text(st, 3, cli, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now_unix());
 	if (step_done(cs->db, st) || commit(cs->db)) {
-		seterr(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
+		set_msg(err, errlen, "database error: %s", sqlite3_errmsg(cs->db));
 		rollback(cs->db);
 		return CS_ERR;
 	}
@@ -2079,22 +2027,19 @@ static int meta_put(sqlite3 *db, const char *k, const uint8_t v[SEALED32_LEN])
 
 int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (!cs || !newkey) {
-		seterr(err, errlen, "cs_rekey: no store or no key");
+		set_msg(err, errlen, "cs_rekey: no store or no key");
 		return CS_INVALID;
 	}
 	static const uint8_t zero[32];
 	const size_t scratch_len = CS_SECRET_MAX + TAG_LEN;
-	uint8_t *plain = locked_alloc(scratch_len);
+	size_t plain_len;
+	uint8_t *plain = secmem_alloc(scratch_len, &plain_len);
 	uint8_t *ct = xmalloc(scratch_len);
 	char (*ids)[40] = NULL;
 	size_t n = 0, capn = 0;
 	int ret = CS_ERR;
-	if (!plain) {
-		seterr(err, errlen, "cannot allocate locked memory");
-		goto out;
-	}
 	if (begin(cs->db))
 		goto dberr;
 	sqlite3_stmt *st = prep(cs->db, "SELECT id FROM credentials ORDER BY rowid");
@@ -2108,7 +2053,7 @@ int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t e
 		}
 		if (col_text(st, 0, ids[n], sizeof *ids)) {
 			sqlite3_finalize(st);
-			seterr(err, errlen, "a credential id is malformed; nothing was changed");
+			set_msg(err, errlen, "a credential id is malformed; nothing was changed");
 			goto out;
 		}
 		n++;
@@ -2120,12 +2065,12 @@ int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t e
 		struct row r;
 		uint8_t aad[AAD_MAX], nonce[NONCE_LEN];
 		if (row_get(cs, 0, ids[i], &r, 1) != CS_OK) {
-			seterr(err, errlen, "credential %s is unreadable; nothing was changed", ids[i]);
+			set_msg(err, errlen, "credential %s is unreadable; nothing was changed", ids[i]);
 			goto out;
 		}
 		size_t alen = cred_aad(r.c.id, r.c.name, aad), len = r.c.plain_len;
 		if (gcm_open(cs->sec->key, r.nonce, aad, alen, r.ct, r.ctlen, plain)) {
-			seterr(err, errlen, "credential %s (%s) does not decrypt; nothing was changed",
+			set_msg(err, errlen, "credential %s (%s) does not decrypt; nothing was changed",
 			       r.c.name, r.c.id);
 			row_free(&r);
 			goto out;
@@ -2135,7 +2080,7 @@ int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t e
 		explicit_bzero(plain, len);
 		row_free(&r);
 		if (!sealed) {
-			seterr(err, errlen, "random or cipher failure; nothing was changed");
+			set_msg(err, errlen, "random or cipher failure; nothing was changed");
 			goto out;
 		}
 		st = prep(cs->db, "UPDATE credentials SET nonce = ?, ciphertext = ? WHERE id = ?");
@@ -2149,7 +2094,7 @@ int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t e
 	}
 	uint8_t check[SEALED32_LEN], salt[SEALED32_LEN];
 	if (seal32(newkey, AAD_CHECK, zero, check) || seal32(newkey, AAD_FPKEY, cs->sec->fpkey, salt)) {
-		seterr(err, errlen, "random or cipher failure; nothing was changed");
+		set_msg(err, errlen, "random or cipher failure; nothing was changed");
 		goto out;
 	}
 	if (meta_put(cs->db, "check", check) || meta_put(cs->db, "fp_salt", salt) || commit(cs->db))
@@ -2159,11 +2104,11 @@ int cs_rekey(struct credstore *cs, const uint8_t newkey[32], char *err, size_t e
 	ret = CS_OK;
 	goto out;
 dberr:
-	seterr(err, errlen, "database error: %s; nothing was changed", sqlite3_errmsg(cs->db));
+	set_msg(err, errlen, "database error: %s; nothing was changed", sqlite3_errmsg(cs->db));
 out:
 	if (ret != CS_OK)
 		rollback(cs->db);
-	locked_free(plain, scratch_len);
+	secmem_free(plain, plain_len);
 	free(ct);
 	free(ids);
 	return ret;

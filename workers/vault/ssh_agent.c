@@ -59,15 +59,6 @@ struct agent_key {
 	size_t bloblen;
 };
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---------- SSH wire reader: exact, bounded; any field past the end fails ---------- */
 
@@ -352,12 +343,12 @@ static struct agent_key *key_finish(EVP_PKEY *pk, enum key_type t, const struct 
 	k->blob = w.p;
 	k->bloblen = w.n;
 	if (rc < 0) {
-		seterr(err, errlen, "cannot derive the public key");
+		set_msg(err, errlen, "cannot derive the public key");
 		agent_key_free(k);
 		return NULL;
 	}
 	if (pairwise_test(k) < 0) {
-		seterr(err, errlen, "the private and public halves of the key do not match");
+		set_msg(err, errlen, "the private and public halves of the key do not match");
 		agent_key_free(k);
 		return NULL;
 	}
@@ -372,7 +363,7 @@ static struct agent_key *key_from_evp(EVP_PKEY *pk, char *err, size_t errlen)
 	if (EVP_PKEY_is_a(pk, "RSA")) {
 		int bits = EVP_PKEY_get_bits(pk);
 		if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-			seterr(err, errlen, "RSA key of %d bits; %d..%d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
+			set_msg(err, errlen, "RSA key of %d bits; %d..%d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
 			EVP_PKEY_free(pk);
 			return NULL;
 		}
@@ -391,11 +382,11 @@ static struct agent_key *key_from_evp(EVP_PKEY *pk, char *err, size_t errlen)
 			if (curves[i].nid == nid)
 				return key_finish(pk, KT_ECDSA, &curves[i], err, errlen);
 		ERR_clear_error();
-		seterr(err, errlen, "unsupported EC curve; nistp256, nistp384 and nistp521 are accepted");
+		set_msg(err, errlen, "unsupported EC curve; nistp256, nistp384 and nistp521 are accepted");
 		EVP_PKEY_free(pk);
 		return NULL;
 	}
-	seterr(err, errlen, "unsupported key type; ed25519, ecdsa and rsa are accepted");
+	set_msg(err, errlen, "unsupported key type; ed25519, ecdsa and rsa are accepted");
 	EVP_PKEY_free(pk);
 	return NULL;
 }
@@ -486,7 +477,7 @@ static EVP_PKEY *ossh_rsa(struct rd *r, char *err, size_t errlen)
 	if (ok) {
 		int bits = BN_num_bits(b[0]);
 		if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-			seterr(err, errlen, "RSA key of %d bits; %d..%d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
+			set_msg(err, errlen, "RSA key of %d bits; %d..%d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
 			ok = 0;
 		}
 	}
@@ -529,29 +520,29 @@ static struct agent_key *ossh_parse(const uint8_t *bin, size_t n, char *err, siz
 	size_t cl, kl, kol, pbl, pvl;
 	uint32_t nkeys;
 	if (n < sizeof magic || memcmp(bin, magic, sizeof magic)) {
-		seterr(err, errlen, "not an openssh-key-v1 private key");
+		set_msg(err, errlen, "not an openssh-key-v1 private key");
 		return NULL;
 	}
 	r.p += sizeof magic;
 	r.n -= sizeof magic;
 	if (rd_str(&r, &cipher, &cl) < 0 || rd_str(&r, &kdf, &kl) < 0 || rd_str(&r, &kdfopt, &kol) < 0) {
-		seterr(err, errlen, "truncated openssh private key");
+		set_msg(err, errlen, "truncated openssh private key");
 		return NULL;
 	}
 	if (cl != 4 || memcmp(cipher, "none", 4)) {
-		seterr(err, errlen, ENCRYPTED_MSG);
+		set_msg(err, errlen, ENCRYPTED_MSG);
 		return NULL;
 	}
 	if (kl != 4 || memcmp(kdf, "none", 4) || kol != 0) {
-		seterr(err, errlen, "unsupported openssh key derivation for an unencrypted key");
+		set_msg(err, errlen, "unsupported openssh key derivation for an unencrypted key");
 		return NULL;
 	}
 	if (rd_u32(&r, &nkeys) < 0 || nkeys != 1) {
-		seterr(err, errlen, "the file must hold exactly one key");
+		set_msg(err, errlen, "the file must hold exactly one key");
 		return NULL;
 	}
 	if (rd_str(&r, &pubblob, &pbl) < 0 || rd_str(&r, &priv, &pvl) < 0 || r.n != 0) {
-		seterr(err, errlen, "malformed openssh private key");
+		set_msg(err, errlen, "malformed openssh private key");
 		return NULL;
 	}
 
@@ -562,11 +553,11 @@ static struct agent_key *ossh_parse(const uint8_t *bin, size_t n, char *err, siz
 	const uint8_t *type, *comment;
 	size_t tl, coml;
 	if (pvl % 8 || rd_u32(&p, &c1) < 0 || rd_u32(&p, &c2) < 0 || rd_str(&p, &type, &tl) < 0) {
-		seterr(err, errlen, "malformed openssh private section");
+		set_msg(err, errlen, "malformed openssh private section");
 		return NULL;
 	}
 	if (c1 != c2) {
-		seterr(err, errlen, "the check-ints differ: corrupt key");
+		set_msg(err, errlen, "the check-ints differ: corrupt key");
 		return NULL;
 	}
 	EVP_PKEY *pk = NULL;
@@ -583,12 +574,12 @@ static struct agent_key *ossh_parse(const uint8_t *bin, size_t n, char *err, siz
 		kt = KT_RSA;
 		pk = ossh_rsa(&p, why, sizeof why);
 	} else {
-		seterr(err, errlen, "unsupported key type \"%.*s\"; ed25519, ecdsa and rsa are accepted",
+		set_msg(err, errlen, "unsupported key type \"%.*s\"; ed25519, ecdsa and rsa are accepted",
 		       (int)(tl > 40 ? 40 : tl), (const char *)type);
 		return NULL;
 	}
 	if (!pk) {
-		seterr(err, errlen, "%s", why[0] ? why : "malformed or inconsistent private key fields");
+		set_msg(err, errlen, "%s", why[0] ? why : "malformed or inconsistent private key fields");
 		return NULL;
 	}
 	/* OpenSSH checks the pattern and the block multiple, not the length. */
@@ -596,13 +587,13 @@ static struct agent_key *ossh_parse(const uint8_t *bin, size_t n, char *err, siz
 	for (size_t i = 0; !bad && i < p.n; i++)
 		bad = p.p[i] != (uint8_t)(i + 1);
 	if (bad) {
-		seterr(err, errlen, "malformed openssh private section");
+		set_msg(err, errlen, "malformed openssh private section");
 		EVP_PKEY_free(pk);
 		return NULL;
 	}
 	struct agent_key *k = key_finish(pk, kt, c, err, errlen);
 	if (k && (k->bloblen != pbl || memcmp(k->blob, pubblob, pbl))) {
-		seterr(err, errlen, "the public key does not match the private key");
+		set_msg(err, errlen, "the public key does not match the private key");
 		agent_key_free(k);
 		return NULL;
 	}
@@ -622,7 +613,7 @@ static struct agent_key *ossh_armor(const uint8_t *body, size_t n, char *err, si
 {
 	const uint8_t *end = find(body, n, "-----END OPENSSH PRIVATE KEY-----");
 	if (!end) {
-		seterr(err, errlen, "no END OPENSSH PRIVATE KEY line");
+		set_msg(err, errlen, "no END OPENSSH PRIVATE KEY line");
 		return NULL;
 	}
 	size_t bl = (size_t)(end - body), tl = 0;
@@ -635,7 +626,7 @@ static struct agent_key *ossh_armor(const uint8_t *body, size_t n, char *err, si
 	ssize_t dl = b64_decode(text, tl, bin, 0);
 	struct agent_key *k = NULL;
 	if (dl < 0)
-		seterr(err, errlen, "invalid base64 in the openssh private key");
+		set_msg(err, errlen, "invalid base64 in the openssh private key");
 	else
 		k = ossh_parse(bin, (size_t)dl, err, errlen);
 	explicit_bzero(text, bl + 1);
@@ -662,7 +653,7 @@ static struct agent_key *pem_load(const uint8_t *pem, size_t len, char *err, siz
 	BIO_free(bio);
 	ERR_clear_error();
 	if (!pk) {
-		seterr(err, errlen, "cannot parse the PEM private key");
+		set_msg(err, errlen, "cannot parse the PEM private key");
 		return NULL;
 	}
 	return key_from_evp(pk, err, errlen);
@@ -670,9 +661,9 @@ static struct agent_key *pem_load(const uint8_t *pem, size_t len, char *err, siz
 
 struct agent_key *agent_key_load(const uint8_t *pem, size_t len, char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s", "");
+	set_msg(err, errlen, "%s", "");
 	if (!pem || len == 0 || len > AGENT_KEY_FILE_MAX) {
-		seterr(err, errlen, "key file empty or larger than %u bytes", AGENT_KEY_FILE_MAX);
+		set_msg(err, errlen, "key file empty or larger than %u bytes", AGENT_KEY_FILE_MAX);
 		return NULL;
 	}
 	/* The first BEGIN line names the form; EC PARAMETERS may precede an
@@ -700,16 +691,16 @@ struct agent_key *agent_key_load(const uint8_t *pem, size_t len, char *err, size
 		if (LABEL("OPENSSH PRIVATE KEY"))
 			return ossh_armor(body, rest, err, errlen);
 		if (LABEL("ENCRYPTED PRIVATE KEY") || find(body, rest, "Proc-Type: 4,ENCRYPTED")) {
-			seterr(err, errlen, ENCRYPTED_MSG);
+			set_msg(err, errlen, ENCRYPTED_MSG);
 			return NULL;
 		}
 		if (LABEL("PRIVATE KEY") || LABEL("RSA PRIVATE KEY") || LABEL("EC PRIVATE KEY"))
 			return pem_load(pem, len, err, errlen);
 #undef LABEL
-		seterr(err, errlen, "unsupported PEM block \"%.*s\"", (int)(ll > 40 ? 40 : ll), (const char *)b);
+		set_msg(err, errlen, "unsupported PEM block \"%.*s\"", (int)(ll > 40 ? 40 : ll), (const char *)b);
 		return NULL;
 	}
-	seterr(err, errlen, "no private key: expected an OPENSSH or PEM PRIVATE KEY block");
+	set_msg(err, errlen, "no private key: expected an OPENSSH or PEM PRIVATE KEY block");
 	return NULL;
 }
 
