@@ -262,18 +262,6 @@ int secrets_vault_injected(struct chan *c, uint32_t id, struct cursor *cur, int 
 	return 0;
 }
 
-static int secrets_egress_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
-{
-	(void)c; (void)id; (void)fd;
-	struct proc *p = arg;
-	struct p_ready r;
-	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "egress"))
-		return -1;
-	snprintf(p->self_missing, sizeof p->self_missing, "%s", r.missing);
-	sup_role_ready(p);
-	return 0;
-}
-
 static int secrets_egress_result(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)c; (void)fd; (void)arg;
@@ -295,7 +283,7 @@ static int secrets_egress_result(struct chan *c, uint32_t id, struct cursor *cur
 }
 
 const struct allow_entry egress_allow[EGRESS_ALLOW_N] = {
-	{MSG_READY, AL_PERMIT | AL_ONCE, secrets_egress_ready},
+	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_ready},
 	{MSG_EGRESS_RESULT, 0, secrets_egress_result},
 	{MSG_AUDIT_APPEND, 0, secrets_role_audit},
 	{MSG_PEER_BROKEN, 0, secrets_peer_broken},

@@ -217,14 +217,17 @@ void sup_audit(const char *event_type, const char *actor, const char *outcome,
 
 void sup_role_ready(struct proc *p);
 
-static int sup_dispatch_api_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
+/* READY of a role that sends nothing else with it (api, store, egress):
+ * it must name itself, and says which layers it could not get. */
+int sup_dispatch_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)c; (void)id; (void)fd;
+	struct proc *p = arg;
 	struct p_ready r;
-	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "api"))
+	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, p->def->name))
 		return -1;
-	snprintf(((struct proc *)arg)->self_missing, sizeof ((struct proc *)arg)->self_missing, "%s", r.missing);
-	sup_role_ready(arg);
+	snprintf(p->self_missing, sizeof p->self_missing, "%s", r.missing);
+	sup_role_ready(p);
 	return 0;
 }
 
@@ -396,7 +399,7 @@ static int sup_dispatch_api_security(struct chan *c, uint32_t id, struct cursor 
 }
 
 const struct allow_entry api_allow[] = {
-	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_api_ready},
+	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_ready},
 	{MSG_PACK_RUN, 0, sup_dispatch_api_packrun},
 	{MSG_PACK_CANCEL, 0, sup_dispatch_api_cancel},
 	{MSG_SESSION_REQ, 0, sup_dispatch_api_session},
@@ -409,17 +412,6 @@ const struct allow_entry api_allow[] = {
 };
 
 /* ---- dispatch: store ---- */
-
-static int sup_dispatch_store_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
-{
-	(void)c; (void)id; (void)fd;
-	struct p_ready r;
-	if (p_ready_dec(cur, &r) < 0 || strcmp(r.role, "store"))
-		return -1;
-	snprintf(((struct proc *)arg)->self_missing, sizeof ((struct proc *)arg)->self_missing, "%s", r.missing);
-	sup_role_ready(arg);
-	return 0;
-}
 
 static int sup_dispatch_store_rows(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
@@ -461,7 +453,7 @@ static int sup_dispatch_store_sign(struct chan *c, uint32_t id, struct cursor *c
 }
 
 const struct allow_entry store_allow[] = {
-	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_store_ready},
+	{MSG_READY, AL_PERMIT | AL_ONCE, sup_dispatch_ready},
 	{MSG_AUDIT_ROWS, 0, sup_dispatch_store_rows},
 	{MSG_HEAD_SIGN, 0, sup_dispatch_store_sign},
 };

@@ -88,6 +88,7 @@ void control_vault_reply(uint32_t id, const struct cursor *cur);
 void secrets_reply_error(int from, uint32_t orig_id, uint32_t reply_type, pid_t pid);
 void secrets_role_ready(struct proc *p);
 void sup_role_ready(struct proc *p);
+int sup_dispatch_ready(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
 int secrets_worker_request(struct proc *w, uint32_t id, struct cursor *cur);
 int secrets_worker_inject(struct proc *w, uint32_t id, struct cursor *cur);
 int secrets_vault_injected(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg);
