@@ -43,6 +43,28 @@ static void ctl_closed(struct chan *c, enum chan_end why, const char *reason, vo
 	chan_free(c);
 }
 
+/* A request from cl goes out under one id: the client's slot and a
+ * sequence number, so a late answer to a closed client finds no one. */
+static uint32_t ctl_begin(struct ctl_client *cl)
+{
+	cl->pending = ctl_next_id++;
+	if (!ctl_next_id)
+		ctl_next_id = 1;
+	return (uint32_t)((cl - ctl_clients) << 24 | (cl->pending & 0xffffff));
+}
+
+static struct ctl_client *ctl_take(uint32_t id)
+{
+	uint32_t slot = id >> 24;
+	if (slot >= CTL_MAX_CLIENTS)
+		return NULL;
+	struct ctl_client *cl = &ctl_clients[slot];
+	if (!cl->ch || (cl->pending & 0xffffff) != (id & 0xffffff))
+		return NULL;
+	cl->pending = 0;
+	return cl;
+}
+
 static int ctl_dispatch_mint(struct chan *c, uint32_t id, struct cursor *cur, int fd, void *arg)
 {
 	(void)fd; (void)id; (void)c;
@@ -53,13 +75,10 @@ static int ctl_dispatch_mint(struct chan *c, uint32_t id, struct cursor *cur, in
 		return -1;
 	snprintf(cl->sub, sizeof cl->sub, "%s", m.sub);
 	snprintf(cl->scopes, sizeof cl->scopes, "%s", m.scopes);
-	cl->pending = ctl_next_id++;
-	if (!ctl_next_id)
-		ctl_next_id = 1;
 	struct buf b;
 	buf_init(&b);
 	buf_put(&b, copy.p, copy.len);
-	sup_forward_mint((uint32_t)((cl - ctl_clients) << 24 | (cl->pending & 0xffffff)), &b);
+	sup_forward_mint(ctl_begin(cl), &b);
 	buf_free(&b);
 	return 0;
 }
@@ -74,14 +93,11 @@ static int ctl_dispatch_vault(struct chan *c, uint32_t id, struct cursor *cur, i
 		return -1;
 	snprintf(cl->sub, sizeof cl->sub, "vault-rekey");
 	cl->scopes[0] = '\0';
-	cl->pending = ctl_next_id++;
-	if (!ctl_next_id)
-		ctl_next_id = 1;
 	struct buf b;
 	buf_init(&b);
 	struct p_vault_req fwd = {"rekey", "operator", "control-socket", "", "", NULL, 0};
 	p_vault_req_enc(&b, &fwd);
-	secrets_ctl_request((uint32_t)((cl - ctl_clients) << 24 | (cl->pending & 0xffffff)), &b);
+	secrets_ctl_request(ctl_begin(cl), &b);
 	buf_free(&b);
 	return 0;
 }
@@ -93,13 +109,9 @@ static const struct allow_entry ctl_allow[] = {
 
 void control_token_reply(uint32_t id, struct cursor *cur)
 {
-	uint32_t slot = id >> 24;
-	if (slot >= CTL_MAX_CLIENTS)
+	struct ctl_client *cl = ctl_take(id);
+	if (!cl)
 		return;
-	struct ctl_client *cl = &ctl_clients[slot];
-	if (!cl->ch || (cl->pending & 0xffffff) != (id & 0xffffff))
-		return;
-	cl->pending = 0;
 	struct p_token t = {0, "internal", "", "", 0};
 	if (cur && p_token_dec(cur, &t) < 0)
 		t = (struct p_token){0, "internal", "", "", 0};
@@ -181,13 +193,9 @@ void control_shutdown(void)
 
 void control_vault_reply(uint32_t id, const struct cursor *cur)
 {
-	uint32_t slot = id >> 24;
-	if (slot >= CTL_MAX_CLIENTS)
+	struct ctl_client *cl = ctl_take(id);
+	if (!cl)
 		return;
-	struct ctl_client *cl = &ctl_clients[slot];
-	if (!cl->ch || (cl->pending & 0xffffff) != (id & 0xffffff))
-		return;
-	cl->pending = 0;
 	struct buf b;
 	buf_init(&b);
 	buf_put(&b, cur->p, cur->len);
