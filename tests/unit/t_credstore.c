@@ -549,6 +549,14 @@ static void t_resolve_host(struct credstore *cs)
 	ok(last_usage(cs, wild.id, "allowed", NULL), "allowed logged for the winner");
 
 	int64_t before = usage_rows();
+	ok(cs_has_target(cs, "cookie", "app.shop.test", "/cart") && cs_has_target(cs, "cookie", "x.shop.test", "/"),
+	   "cs_has_target: a cookie is meant for these hosts");
+	ok(!cs_has_target(cs, "login", "app.shop.test", "/cart") && !cs_has_target(cs, "ssh", "app.shop.test", "/"),
+	   "cs_has_target: not for another type");
+	ok(!cs_has_target(cs, "cookie", "bad host", "/") && !cs_has_target(cs, "cookie", "evil.com#.shop.test", "/") &&
+		   !cs_has_target(cs, "nope", "app.shop.test", "/"),
+	   "cs_has_target: the same target rules as a lookup (a malformed host, an unknown type)");
+	ok(usage_rows() == before, "cs_has_target writes no usage row");
 	ok(resolve_h(cs, "cookie", "app.shop.test", "/cart", "mallory", &m) == CS_DENIED, "nobody admitted -> CS_DENIED");
 	ok(usage_rows() == before + 1 && last_usage(cs, lit.id, "denied", "no grant for mallory"),
 	   "denied logged once, for the best candidate");

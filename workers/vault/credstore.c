@@ -1948,6 +1948,25 @@ static int resolve_host_txn(struct credstore *cs, struct caller *k, const char *
 	return rc;
 }
 
+int cs_has_target(struct credstore *cs, const char *type, const char *host, const char *path)
+{
+	if (!cs || !host || !valid_type(type) || !host_ok(host))
+		return 0;
+	struct caller *k = xmalloc(sizeof *k);
+	caller_init(k, "", "", host, path, "");
+	sqlite3_stmt *st = prep(cs->db, "SELECT " CRED_COLS " FROM credentials WHERE type = ?");
+	int any = 0;
+	if (st) {
+		sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+		struct row r;
+		while (!any && sqlite3_step(st) == SQLITE_ROW)
+			any = row_read(st, &r, 0) == 0 && target_ok(&r.c, k);
+		sqlite3_finalize(st);
+	}
+	free(k);
+	return any;
+}
+
 int cs_resolve_host(struct credstore *cs, const char *type, const char *host, const char *path,
 		    const char *subject, const char *client, const char *purpose, uint8_t *out, size_t cap,
 		    size_t *outlen, struct cs_cred *meta, char *reason, size_t rlen)

@@ -81,6 +81,10 @@ json_t *cs_usage(struct credstore *cs, const char *id, int limit);
 int cs_resolve_name(struct credstore *cs, const char *name, const char *subject, const char *client,
 		    const char *host, const char *path, const char *purpose, uint8_t *out, size_t cap,
 		    size_t *outlen, struct cs_cred *meta, char *reason, size_t rlen);
+/* 1 when some credential of type is meant for host/path (the same pattern
+ * test as cs_resolve_host), without a grant check and without writing the
+ * usage log: whether a lookup is worth making at all. */
+int cs_has_target(struct credstore *cs, const char *type, const char *host, const char *path);
 /* Best credential of type for host/path (fewer '*', more literal host, longer path, oldest)
  * whose ACL admits the caller; returns and logs as cs_resolve_name. */
 int cs_resolve_host(struct credstore *cs, const char *type, const char *host, const char *path,

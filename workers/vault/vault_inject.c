@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #endif
 #include "vault.h"
-#include "common/glob.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "common/util.h"
@@ -62,25 +61,6 @@ static int inject_url(const char *url, char *host, size_t hl, char *path, size_t
 	return ok ? 0 : -1;
 }
 
-/* Is any credential of this type meant for host? Asked without touching
- * the usage log, so a navigation to a site with no cookies stored leaves
- * no trace there. */
-static int inject_any_for(const char *type, const char *host, const char *path)
-{
-	json_t *all = cs_list(vault_creds_store());
-	size_t i;
-	json_t *c;
-	int any = 0;
-	json_array_foreach(all, i, c) {
-		const char *t = json_string_value(json_object_get(c, "type"));
-		const char *hp = json_string_value(json_object_get(c, "host_pattern"));
-		const char *pp = json_string_value(json_object_get(c, "path_pattern"));
-		if (t && hp && pp && !strcmp(t, type) && glob_host_match(hp, host) && !strncmp(path, pp, strlen(pp)))
-			any = 1;
-	}
-	json_decref(all);
-	return any;
-}
 
 static size_t inject_buf_len;
 
@@ -109,7 +89,8 @@ static void inject_wipe(json_t *v)
 static void inject_cookies(struct chan *ch, uint32_t id, const struct p_vault_req *m, int fd, const char *host,
 			   const char *path)
 {
-	if (!inject_any_for("cookie", host, path)) {
+	/* a site with no cookie stored leaves no trace in the usage log */
+	if (!cs_has_target(vault_creds_store(), "cookie", host, path)) {
 		inject_reply(ch, id, 200, json_pack("{s:i}", "injected", 0));
 		return;
 	}
