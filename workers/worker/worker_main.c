@@ -110,10 +110,10 @@ static void worker_run(uint32_t id, struct cursor *cur, int fd)
 		ctx.ws_path = worker_root.ws_fd >= 0 ? SANDBOX_WS : NULL;
 		ctx.ws_id = worker_ws_id;
 		ctx.remote_url = worker_root.remote_fd >= 0 ? "file://" SANDBOX_REMOTE : NULL;
-		if (worker_root.agent_fd >= 0 && worker_root.tcp_connect_port == NETNS_SSH_PORT) {
+		if (worker_ssh_url) {
 			ctx.remote_url = worker_ssh_url;
 			ctx.git_ssh_command = getenv("HELMDECK_RUN_SSH_COMMAND");
-		} else if (worker_root.agent_fd >= 0) {
+		} else if (worker_https_url) {
 			ctx.remote_url = worker_https_url;
 			ctx.git_https = 1;
 		}
@@ -373,6 +373,11 @@ int worker_main(void)
 		worker_https_url = getenv("HELMDECK_RUN_HTTPS_URL");
 		int ssh = worker_ws_id && worker_ssh_url && netns_is_own();
 		int https = worker_ws_id && worker_https_url && !ssh && netns_is_own();
+		/* what the run does with its remote follows from what it was given */
+		if (!ssh)
+			worker_ssh_url = NULL;
+		if (!https)
+			worker_https_url = NULL;
 		worker_root = (struct sandbox_root){
 			.mnt = empty, .ws_fd = worker_ws_id ? SPAWN_FD_EXTRA : -1,
 			.remote_fd = worker_ws_id && worker_remote && !ssh && !https ? SPAWN_FD_EXTRA + 1 : -1,
