@@ -49,6 +49,8 @@ struct egress_target {
 typedef void (*egress_vet_cb)(void *arg, int ok, const char *code, const char *why);
 void egress_vet(struct egress_target *t, const char *actor, const char *client, const char *pack, int hop,
 		egress_vet_cb cb, void *arg);
+/* An address as text; IPv6 in brackets when bracket_v6 (URL/RESOLVE form). */
+void egress_addr_str(const struct sockaddr_storage *ss, int bracket_v6, char *out, size_t n);
 /* Parse an absolute http(s) URL into t (no resolution). -1 with why. */
 int egress_parse_url(const char *url, struct egress_target *t, char *why, size_t wlen);
 

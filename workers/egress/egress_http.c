@@ -385,17 +385,6 @@ static char *substitute(const struct hreq *r, const char *s, size_t len, size_t 
 	return substitute_as(r, s, len, outlen, 0);
 }
 
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
-{
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)n);
-	} else {
-		char a[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a, sizeof a);
-		snprintf(out, n, "[%s]", a);
-	}
-}
-
 static void hreq_perform(struct hreq *r)
 {
 	uint64_t now = now_ms_mono();
@@ -438,7 +427,7 @@ static void hreq_perform(struct hreq *r)
 	int off = snprintf(entry, sizeof entry, "%s:%u:", r->target.host, r->target.port);
 	for (int i = 0; i < r->target.naddrs && off < (int)sizeof entry - 64; i++) {
 		char a[INET6_ADDRSTRLEN + 2];
-		addr_text(&r->target.addrs[i], a, sizeof a);
+		egress_addr_str(&r->target.addrs[i], 1, a, sizeof a);
 		off += snprintf(entry + off, sizeof entry - (size_t)off, "%s%s", i ? "," : "", a);
 	}
 	if (!r->target.literal) {

@@ -86,12 +86,15 @@ struct vet {
 	void *arg;
 };
 
-static void addr_str(const struct sockaddr_storage *ss, char *out, size_t n)
+void egress_addr_str(const struct sockaddr_storage *ss, int bracket_v6, char *out, size_t n)
 {
-	if (ss->ss_family == AF_INET)
+	if (ss->ss_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)n);
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)n);
+		return;
+	}
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a, sizeof a);
+	snprintf(out, n, bracket_v6 ? "[%s]" : "%s", a);
 }
 
 /* Every address must pass: one private answer among public ones is how a
@@ -104,7 +107,7 @@ static void vet_decide(struct vet *v)
 	json_t *addrs = json_array();
 	for (int i = 0; i < t->naddrs; i++) {
 		char a[INET6_ADDRSTRLEN];
-		addr_str(&t->addrs[i], a, sizeof a);
+		egress_addr_str(&t->addrs[i], 0, a, sizeof a);
 		json_array_append_new(addrs, json_string(a));
 		char r[256];
 		if (!blocked && guard_check_addr(eg.allow, t->literal ? NULL : t->host, (struct sockaddr *)&t->addrs[i],
