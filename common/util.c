@@ -285,3 +285,19 @@ void set_msg(char *buf, size_t n, const char *fmt, ...)
 	vsnprintf(buf, n, fmt, ap);
 	va_end(ap);
 }
+
+size_t read_upto(int fd, void *buf, size_t want, int *err)
+{
+	size_t got = 0;
+	while (got < want) {
+		ssize_t r = read(fd, (uint8_t *)buf + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && err)
+			*err = 1;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}

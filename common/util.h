@@ -20,6 +20,9 @@ int64_t now_unix_ms(void);
 
 /* Read a whole file, at most max bytes (-1 and errno=EFBIG past it). NUL-terminated. */
 ssize_t read_file(const char *path, char **out, size_t max);
+/* Up to want bytes from fd into buf, fewer only at end of file or on an
+ * error (then *err = 1; err may be NULL). Returns the bytes read. */
+size_t read_upto(int fd, void *buf, size_t want, int *err);
 /* Write via temp file + rename, with the given mode. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);

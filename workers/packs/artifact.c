@@ -71,15 +71,7 @@ static ssize_t artifact_read_at(int dirfd, const char *path, uint8_t **out, size
 	*total = (size_t)st.st_size;
 	size_t want = *total < max ? *total : max;
 	uint8_t *buf = xmalloc(want + 1);
-	size_t got = 0;
-	while (got < want) {
-		ssize_t r = read(fd, buf + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = read_upto(fd, buf, want, NULL);
 	close(fd);
 	buf[got] = 0;
 	*out = buf;

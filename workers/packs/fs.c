@@ -200,18 +200,9 @@ static int fs_write_all(int fd, const uint8_t *p, size_t len)
 /* Up to want bytes into buf: fewer only at end of file. */
 static ssize_t fs_read_full(int fd, uint8_t *buf, size_t want)
 {
-	size_t got = 0;
-	while (got < want) {
-		ssize_t r = read(fd, buf + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	int err = 0;
+	size_t got = read_upto(fd, buf, want, &err);
+	return err ? -1 : (ssize_t)got;
 }
 
 /* The first `want` bytes into buf, and the digest and length of the whole

@@ -332,15 +332,7 @@ int repo_read_at(void *arg, const char *path, size_t max, uint8_t **data, size_t
 	}
 	size_t want = (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
 	uint8_t *buf = xmalloc(want + 1);
-	size_t got = 0;
-	while (got < want) {
-		ssize_t r = read(fd, buf + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = read_upto(fd, buf, want, NULL);
 	close(fd);
 	buf[got] = 0;
 	*data = buf;
